@@ -1,0 +1,55 @@
+"""The `premium-hotline` command: one subcommand per module, imported only when used.
+
+Each entry maps a subcommand to `module:function`; the function takes the argv after the
+subcommand and returns an exit code. Subcommands parse their own options (argparse).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "check-config": (
+        "premium_hotline.commands.check_config:main",
+        "validate the config file; errors as file:line: key: problem",
+    ),
+    "install-agi": (
+        "premium_hotline.commands.install_agi:main",
+        "write the AGI scripts into Asterisk's agi-bin",
+    ),
+    "agi": ("premium_hotline.commands.agi:main", "run one AGI route on stdin/stdout (what the scripts do)"),
+}
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: premium-hotline COMMAND [options]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {help_text}" for name, (_, help_text) in sorted(COMMANDS.items())]
+    lines.append("\n`premium-hotline COMMAND --help` for a command's options.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"premium-hotline {__version__}")
+        return 0
+    entry = COMMANDS.get(argv[0])
+    if entry is None:
+        print(f"premium-hotline: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module, _, function = entry[0].partition(":")
+    try:
+        return getattr(importlib.import_module(module), function)(argv[1:]) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `premium-hotline` subcommand (see premium_hotline.cli)."""

@@ -1,0 +1,37 @@
+"""`premium-hotline check-config [FILE]`: every problem as `file:line: key: problem`, exit 1 if any."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import config_path, load_config
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="premium-hotline check-config", description=__doc__)
+    parser.add_argument(
+        "file",
+        nargs="?",
+        help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/asterisk/premium-hotline.conf)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    args = parser.parse_args(argv)
+    config = load_config(config_path(args.file))
+    for error in config.errors:
+        print(error, file=sys.stderr)
+    if config.errors:
+        broken = sum(1 for entry in config.entries if entry.broken)
+        print(
+            f"{config.path}: {len(config.errors)} problem(s); {broken} number section(s) will fall to "
+            f"fail_tariff={config.general.fail_tariff}",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.quiet:
+        general = config.general
+        print(
+            f"{config.path}: OK, {len(config.entries)} number section(s); redis {general.redis_url}; "
+            f"commitment {general.commitment_s}s; caller numbers stored as {general.caller_privacy}"
+        )
+    return 0

@@ -1,0 +1,192 @@
+"""A call's timeline and its billing consequence: pure arithmetic on millisecond timestamps.
+
+By law (consumer code L.224-38) waiting is free: nothing is billable until a person takes the
+call. So billable time starts at the human's answer, never at the channel's answer (which is
+what CDR(billsec) counts: IVR, price message and queue included). A premium caller who reached
+a person later than the committed time gets the call free: the promise was broken.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from .numbers import parse_rate
+from .tariff import FREE, PREMIUM
+
+ANSWERED = "answered"
+ABANDONED = "abandoned"
+SHORT_ABANDON = "short_abandon"
+UNANSWERED = "unanswered"  # the queue gave up (timeout, empty, full): the caller did not
+
+OUTCOMES = (ANSWERED, ABANDONED, SHORT_ABANDON, UNANSWERED)
+
+# QUEUESTATUS values meaning the queue, not the caller, ended the wait.
+_QUEUE_GAVE_UP = frozenset({"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"})
+
+
+def _ms(value: str | int | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        ms = int(value)
+    except (TypeError, ValueError):
+        return None
+    return ms if ms > 0 else None
+
+
+class Answer:
+    """What agent_answered learns: the caller's wait, split, and whether the promise held."""
+
+    __slots__ = (
+        "before_queue_ms",
+        "breached",
+        "human_ms",
+        "in_queue_ms",
+        "reason",
+        "tariff",
+        "time_to_human_ms",
+    )
+
+    def __init__(self, **fields) -> None:
+        for name in self.__slots__:
+            setattr(self, name, fields[name])
+
+
+def answered(
+    *,
+    arrived_ms: str | int | None,
+    queued_ms: str | int | None,
+    human_ms: int,
+    tariff: str,
+    reason: str,
+    commitment_s: int,
+) -> Answer:
+    """The moment a person answered. Unknown marks fall back to the nearest known one."""
+    arrived = _ms(arrived_ms)
+    queued = _ms(queued_ms)
+    start = arrived or queued or human_ms
+    queued = queued or start
+    time_to_human = max(0, human_ms - start)
+    breached = tariff == PREMIUM and commitment_s > 0 and time_to_human > commitment_s * 1000
+    return Answer(
+        human_ms=human_ms,
+        time_to_human_ms=time_to_human,
+        before_queue_ms=max(0, queued - start),
+        in_queue_ms=max(0, human_ms - queued),
+        breached=breached,
+        tariff=FREE if breached else tariff,
+        reason="commitment_broken" if breached else reason,
+    )
+
+
+class Ending:
+    """What call_ended settles: the outcome, the billable time and the amount."""
+
+    __slots__ = (
+        "amount",
+        "before_queue_ms",
+        "billable_s",
+        "ended_ms",
+        "in_queue_ms",
+        "outcome",
+        "reason",
+        "sla_breached",
+        "talk_s",
+        "tariff",
+        "time_to_human_ms",
+        "wait_ms",
+        "within_sl",
+    )
+
+    def __init__(self, **fields) -> None:
+        for name in self.__slots__:
+            setattr(self, name, fields[name])
+
+
+def billable_amount(rate_text: str, billable_s: int) -> Decimal:
+    """Per minute: pro rata of the seconds, to the cent. Per call: the flat rate once answered."""
+    if billable_s <= 0:
+        return Decimal("0.00")
+    try:
+        rate = parse_rate(rate_text)
+    except ValueError:
+        rate = None
+    if rate is None:
+        return Decimal("0.00")
+    if rate.unit == "call":
+        return rate.amount
+    return (rate.amount * billable_s / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def ended(
+    *,
+    arrived_ms: str | int | None,
+    queued_ms: str | int | None,
+    human_ms: str | int | None,
+    ended_ms: int,
+    decided_tariff: str,
+    tariff: str,
+    reason: str,
+    rate: str,
+    commitment_s: int,
+    short_abandon_s: int,
+    service_level_s: int,
+    queue_status: str = "",
+) -> Ending:
+    """Close a call. `decided_tariff` is the tariff chosen at arrival; `tariff` the current one
+    (free if agent_answered downgraded it)."""
+    arrived = _ms(arrived_ms)
+    queued = _ms(queued_ms)
+    human = _ms(human_ms)
+    start = arrived or queued or human or ended_ms
+    if human is not None:
+        answer = answered(
+            arrived_ms=start,
+            queued_ms=queued,
+            human_ms=human,
+            tariff=decided_tariff,
+            reason=reason,
+            commitment_s=commitment_s,
+        )
+        # Asterisk rounds billsec to the nearest second; billing does the same from the human's answer.
+        talk_s = max(0, (ended_ms - human + 500) // 1000)
+        final_tariff = FREE if answer.breached or tariff != PREMIUM else PREMIUM
+        billable_s = talk_s if final_tariff == PREMIUM else 0
+        return Ending(
+            outcome=ANSWERED,
+            ended_ms=ended_ms,
+            wait_ms=answer.time_to_human_ms,
+            time_to_human_ms=answer.time_to_human_ms,
+            before_queue_ms=answer.before_queue_ms,
+            in_queue_ms=answer.in_queue_ms,
+            talk_s=talk_s,
+            billable_s=billable_s,
+            amount=billable_amount(rate, billable_s) if final_tariff == PREMIUM else Decimal("0.00"),
+            tariff=final_tariff,
+            reason="commitment_broken" if answer.breached else reason,
+            sla_breached=answer.breached,
+            within_sl=answer.time_to_human_ms <= service_level_s * 1000,
+        )
+    wait = max(0, ended_ms - start)
+    if queue_status.upper() in _QUEUE_GAVE_UP:
+        outcome = UNANSWERED
+    elif wait < short_abandon_s * 1000:
+        outcome = SHORT_ABANDON
+    else:
+        outcome = ABANDONED
+    breached = decided_tariff == PREMIUM and commitment_s > 0 and wait > commitment_s * 1000
+    return Ending(
+        outcome=outcome,
+        ended_ms=ended_ms,
+        wait_ms=wait,
+        time_to_human_ms=None,
+        before_queue_ms=max(0, (queued - start)) if queued else None,
+        in_queue_ms=max(0, ended_ms - queued) if queued else None,
+        talk_s=0,
+        billable_s=0,
+        amount=Decimal("0.00"),
+        tariff=FREE if breached else tariff,
+        reason="commitment_broken" if breached else reason,
+        sla_breached=breached,
+        within_sl=wait <= service_level_s * 1000,
+    )

@@ -1,0 +1,75 @@
+"""Route `agent_answered`: the moment a person took the call.
+
+Dialplan: Queue()'s AGI argument, `Queue(${PH_QUEUE},,,,,agent_answered.py)`. It runs on the
+caller's channel after the member answered and *before* the two are bridged, so every
+millisecond here is silence for the caller: one GET (all marks in one exchange), one SET, and the
+Redis write only after Asterisk has been released. A premium caller who reached the person later
+than the commitment is downgraded now (PH_TARIFF=free, PH_REASON=commitment_broken), so the CDR
+carries the right tariff even if nothing else runs.
+"""
+
+from __future__ import annotations
+
+from ..core.timeline import answered
+from ..store import records
+from ..store.keys import Keys
+from .call import NOW, Call, as_int, userfield
+
+
+async def handle(call: Call) -> None:
+    marks = await call.read(
+        {
+            "arrived": "${PH_ARRIVED_MS}",
+            "queued": "${PH_QUEUED_MS}",
+            "tariff": "${PH_TARIFF}",
+            "reason": "${PH_REASON}",
+            "rate": "${PH_RATE}",
+            "commitment": "${PH_COMMITMENT_S}",
+            "queue": "${PH_QUEUE}",
+            "did": "${PH_DID}",
+            "member": "${MEMBERINTERFACE}",
+            "now": NOW,
+        }
+    )
+    human_ms = call.asterisk_ms(marks["now"])
+    commitment_s = as_int(marks["commitment"]) or call.config.commitment_for(None)
+    answer = answered(
+        arrived_ms=marks["arrived"],
+        queued_ms=marks["queued"],
+        human_ms=human_ms,
+        tariff=marks["tariff"] or "free",
+        reason=marks["reason"],
+        commitment_s=commitment_s,
+    )
+    agi = call.agi
+    await agi.set("PH_HUMAN_MS", human_ms)
+    if answer.breached:
+        await agi.set("PH_TARIFF", answer.tariff)
+        await agi.set("PH_REASON", answer.reason)
+        await agi.set(
+            "CDR(userfield)", userfield(tariff=answer.tariff, reason=answer.reason, did=marks["did"])
+        )
+    await agi.close()
+
+    general = call.general
+    record = {
+        "human_at": human_ms,
+        "time_to_human_ms": answer.time_to_human_ms,
+        "before_queue_ms": answer.before_queue_ms,
+        "in_queue_ms": answer.in_queue_ms,
+        "agent": marks["member"][:80] or None,
+        "sla_breached": answer.breached,
+    }
+    call.log.info("human_reached", time_to_human_ms=answer.time_to_human_ms, breached=answer.breached)
+    batch = records.human_reached(
+        Keys(general.key_prefix),
+        uniqueid=call.uniqueid,
+        record=record,
+        queue=marks["queue"],
+        human_ms=human_ms,
+        time_to_human_ms=answer.time_to_human_ms,
+        in_queue_ms=answer.in_queue_ms,
+        ttl_s=general.record_ttl_days * 86400,
+        events_maxlen=general.events_maxlen,
+    )
+    await call.store.write(batch, route="agent_answered", uniqueid=call.uniqueid)

@@ -1,0 +1,93 @@
+"""What a route handler gets: the AGI session, the store, the config, a log and a clock.
+
+Also the few helpers all routes share: reading several channel values in one exchange, the
+Asterisk clock, the caller's privacy-preserving identity, and the CDR userfield format.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..agi.protocol import AgiProtocolError
+
+# Asterisk's own clock in epoch milliseconds (ast_strftime's %3q): timestamps then come from the
+# PBX even when the FastAGI server runs on another machine with a different clock.
+NOW = "${STRFTIME(,,%s%3q)}"
+SEPARATOR = "|"  # never in our PH_* values, queue names (validated) or numbers
+_UID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
+
+
+class Call:
+    def __init__(self, agi, store, config, log, clock_ms=None, route: str = "") -> None:
+        self.agi = agi
+        self.store = store
+        self.config = config
+        self.log = log
+        self.route = route
+        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+
+    @property
+    def general(self):
+        return self.config.general
+
+    @property
+    def uniqueid(self) -> str:
+        """The channel's uniqueid, usable as a Redis key part; anything else is replaced.
+
+        Asterisk sends `1700000000.42`; a hostile FastAGI peer could send braces or spaces
+        that would move the key to another slot or another name.
+        """
+        raw = self.agi.env.get("agi_uniqueid", "")
+        if raw and len(raw) <= 64 and all(ch in _UID_CHARS for ch in raw):
+            return raw
+        import hashlib
+
+        return "x" + hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:24]
+
+    def clock_ms(self) -> int:
+        return self._clock_ms()
+
+    def asterisk_ms(self, text: str) -> int:
+        """Asterisk's clock from a NOW expansion, or ours when the PBX gave nothing usable."""
+        own = self._clock_ms()
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            return own
+        return value if abs(value - own) < 86_400_000 else own
+
+    async def read(self, expressions: dict[str, str]) -> dict[str, str]:
+        """Several values in one GET FULL VARIABLE exchange: one round trip to Asterisk."""
+        names = list(expressions)
+        text = await self.agi.get(SEPARATOR.join(expressions[name] for name in names))
+        parts = text.split(SEPARATOR)
+        if len(parts) != len(names):
+            raise AgiProtocolError(f"expected {len(names)} values, got {len(parts)}: {text[:80]!r}")
+        return dict(zip(names, parts, strict=True))
+
+    def caller_identity(self) -> str | None:
+        """The caller's number as the config allows it to be stored: a keyed hash, clear, or nothing."""
+        general = self.general
+        number = self.agi.env.get("agi_callerid", "")
+        if not number or number == "unknown" or general.caller_privacy == "none":
+            return None
+        if general.caller_privacy == "clear":
+            return number[:64]
+        import hashlib
+        import hmac
+
+        return hmac.new(
+            general.caller_hash_key, number.encode("utf-8", "replace"), hashlib.sha256
+        ).hexdigest()[:20]
+
+
+def userfield(**fields) -> str:
+    """CDR(userfield) for billing systems: `ph;tariff=premium;reason=premium;rate=0.80/min;...`."""
+    return "ph;" + ";".join(f"{key}={value}" for key, value in fields.items() if value not in (None, ""))
+
+
+def as_int(text: str, default: int = 0) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default

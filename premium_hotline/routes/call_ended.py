@@ -1,0 +1,106 @@
+"""Route `call_ended`: the hang-up handler that closes the call's record and its bill.
+
+Dialplan: pushed first thing, `Set(CHANNEL(hangup_handler_push)=premium-hotline-hangup,s,1)`,
+so it runs however the call ends, abandoned callers included. It runs on a dead channel, where
+Asterisk allows only GET/SET VARIABLE and a few more: that is all it uses. Billable seconds
+count from the human's answer; a downgraded or free call bills nothing.
+"""
+
+from __future__ import annotations
+
+from ..core.timeline import ended
+from ..store import records
+from ..store.keys import Keys
+from .call import NOW, Call, as_int, userfield
+
+
+async def handle(call: Call) -> None:
+    marks = await call.read(
+        {
+            "arrived": "${PH_ARRIVED_MS}",
+            "queued": "${PH_QUEUED_MS}",
+            "human": "${PH_HUMAN_MS}",
+            "tariff": "${PH_TARIFF}",
+            "decided": "${PH_DECIDED}",
+            "reason": "${PH_REASON}",
+            "rate": "${PH_RATE}",
+            "commitment": "${PH_COMMITMENT_S}",
+            "queue": "${PH_QUEUE}",
+            "did": "${PH_DID}",
+            "queue_status": "${QUEUESTATUS}",
+            "now": NOW,
+        }
+    )
+    general = call.general
+    ended_ms = call.asterisk_ms(marks["now"])
+    decided = marks["decided"] or marks["tariff"] or "free"
+    ending = ended(
+        arrived_ms=marks["arrived"],
+        queued_ms=marks["queued"],
+        human_ms=marks["human"],
+        ended_ms=ended_ms,
+        decided_tariff=decided,
+        tariff=marks["tariff"] or decided,
+        reason=marks["reason"] or "undecided",
+        rate=marks["rate"],
+        commitment_s=as_int(marks["commitment"]) or general.commitment_s,
+        short_abandon_s=general.short_abandon_s,
+        service_level_s=general.service_level_s,
+        queue_status=marks["queue_status"],
+    )
+    agi = call.agi
+    amount = f"{ending.amount:.2f}"
+    await agi.set("PH_OUTCOME", ending.outcome)
+    await agi.set("PH_BILLABLE_S", ending.billable_s)
+    await agi.set("PH_AMOUNT", amount)
+    await agi.set(
+        "CDR(userfield)",
+        userfield(
+            tariff=ending.tariff,
+            reason=ending.reason,
+            rate=marks["rate"] if ending.tariff == "premium" else "",
+            did=marks["did"],
+            outcome=ending.outcome,
+            billable_s=ending.billable_s,
+            amount=amount,
+        ),
+    )
+    await agi.close()
+
+    queue = marks["queue"] or general.default_queue
+    arrived_ms = as_int(marks["arrived"]) or ended_ms
+    record = {
+        "uniqueid": call.uniqueid,
+        "did": marks["did"],
+        "queue": queue,
+        "decided_tariff": decided,
+        "tariff": ending.tariff,
+        "reason": ending.reason,
+        "rate": marks["rate"],
+        "arrived_at": arrived_ms,
+        "queued_at": as_int(marks["queued"]) or None,
+        "human_at": as_int(marks["human"]) or None,
+        "ended_at": ended_ms,
+        "time_to_human_ms": ending.time_to_human_ms,
+        "before_queue_ms": ending.before_queue_ms,
+        "in_queue_ms": ending.in_queue_ms,
+        "wait_ms": ending.wait_ms,
+        "outcome": ending.outcome,
+        "talk_s": ending.talk_s,
+        "billable_s": ending.billable_s,
+        "amount": amount,
+        "sla_breached": ending.sla_breached,
+        "queue_status": marks["queue_status"] or None,
+    }
+    call.log.info("call_ended", outcome=ending.outcome, billable_s=ending.billable_s, tariff=ending.tariff)
+    batch = records.call_closed(
+        Keys(general.key_prefix),
+        uniqueid=call.uniqueid,
+        record=record,
+        queue=queue,
+        arrived_ms=arrived_ms,
+        kpis=records.kpi_fields(ending, decided),
+        ttl_s=general.record_ttl_days * 86400,
+        events_maxlen=general.events_maxlen,
+    )
+    await call.store.write(batch, route="call_ended", uniqueid=call.uniqueid)

@@ -1,0 +1,58 @@
+"""Redis key names: one place, so the schema doc, the writers and the ops readers agree.
+
+Every key that one route or one KPI read touches together shares a Redis Cluster hash tag: the
+call's keys are tagged with its uniqueid, a queue's keys with the queue's name. Under Cluster a
+route then costs one round trip per slot group, and a queue's KPI read stays on one node.
+See docs/redis-schema.md.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def minute_stamp(epoch_ms: int) -> str:
+    """UTC minute as YYYYMMDDHHMM: sorts as text, reads at a glance in redis-cli."""
+    return time.strftime("%Y%m%d%H%M", time.gmtime(epoch_ms // 1000))
+
+
+def hour_stamp(epoch_ms: int) -> str:
+    return time.strftime("%Y%m%d%H", time.gmtime(epoch_ms // 1000))
+
+
+class Keys:
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = "ph:") -> None:
+        self.prefix = prefix
+
+    def call(self, uniqueid: str) -> str:
+        """Hash: one call's record."""
+        return f"{self.prefix}call:{{{uniqueid}}}"
+
+    def events(self) -> str:
+        """Stream: every decision, answer and hang-up, for `tail` and audits (approximate MAXLEN)."""
+        return f"{self.prefix}events"
+
+    def queues(self) -> str:
+        """Set: names of the queues that have KPI data, so readers need no SCAN."""
+        return f"{self.prefix}queues"
+
+    def kpi_minute(self, queue: str, epoch_ms: int) -> str:
+        """Hash: a queue's counters and histogram buckets for the calls that arrived in one minute."""
+        return f"{self.prefix}kpi:{{{queue}}}:{minute_stamp(epoch_ms)}"
+
+    def kpi_minute_at(self, queue: str, stamp: str) -> str:
+        return f"{self.prefix}kpi:{{{queue}}}:{stamp}"
+
+    def counted(self, queue: str, epoch_ms: int) -> str:
+        """Set: uniqueids already counted in the KPIs (per arrival hour), so a replay never counts twice."""
+        return f"{self.prefix}counted:{{{queue}}}:{hour_stamp(epoch_ms)}"
+
+    def waiting(self, queue: str) -> str:
+        """Sorted set: calls of a queue not yet answered nor ended, scored by arrival (ms)."""
+        return f"{self.prefix}waiting:{{{queue}}}"
+
+    def recent(self, queue: str) -> str:
+        """List: the latest answered calls' waits, newest first, read by the wait predictor."""
+        return f"{self.prefix}recent:{{{queue}}}"

@@ -1,0 +1,212 @@
+"""Asterisk's side of an AGI exchange, for tests and benchmarks.
+
+A ChannelModel answers GET FULL VARIABLE / SET VARIABLE / VERBOSE the way res_agi.c does, from
+a dict of channel variables and dialplan functions, and records every command line it received,
+split into arguments by the same rules as res_agi.c's parse_args. That split is what the
+injection tests assert on: a hostile caller-ID name must never add an argument or a command.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+
+_EXPR = re.compile(r"\$\{([^{}]*)\}")
+
+
+def parse_args(line: str) -> list[str]:
+    """res_agi.c parse_args, line for line: quotes toggle, backslash escapes, blanks split."""
+    args: list[str] = []
+    cur: list[str] | None = None
+    quoted = escaped = False
+    whitespace = True
+    for ch in line:
+        if ch == '"' and not escaped:
+            quoted = not quoted
+            if quoted and whitespace:
+                cur = []
+                args.append("")
+                whitespace = False
+            escaped = False
+            continue
+        if ch in " \t" and not quoted and not escaped:
+            whitespace = True
+            if cur is not None:
+                args[-1] = "".join(cur)
+            cur = None
+            continue
+        if ch == "\\" and not escaped:
+            escaped = True
+            continue
+        if whitespace:
+            cur = []
+            args.append("")
+            whitespace = False
+        if cur is None:
+            cur = []
+        cur.append(ch)
+        args[-1] = "".join(cur)
+        escaped = False
+    return args
+
+
+class ChannelModel:
+    """One channel as an AGI peer sees it."""
+
+    def __init__(
+        self,
+        variables: dict[str, str] | None = None,
+        functions: dict[str, str] | None = None,
+        clock_ms=None,
+        dead: bool = False,
+    ) -> None:
+        self.variables = dict(variables or {})
+        self.functions = dict(functions or {})
+        self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self.dead = dead
+        self.commands: list[str] = []
+        self.sets: list[tuple[str, str]] = []
+
+    def expand(self, text: str) -> str:
+        def one(match: re.Match) -> str:
+            name = match.group(1)
+            if name == "STRFTIME(,,%s%3q)":
+                return str(self.clock_ms())
+            if name in self.functions:
+                return self.functions[name]
+            return self.variables.get(name, "")
+
+        return _EXPR.sub(one, text)
+
+    def reply(self, line: str) -> str:
+        self.commands.append(line)
+        args = parse_args(line)
+        verb = " ".join(args[:3]).upper()
+        if verb.startswith("GET FULL VARIABLE") and len(args) >= 4:
+            return f"200 result=1 ({self.expand(args[3])})"
+        if verb.startswith("GET VARIABLE") and len(args) >= 3:
+            value = self.variables.get(args[2])
+            return f"200 result=1 ({value})" if value is not None else "200 result=0"
+        if verb.startswith("SET VARIABLE") and len(args) == 4:
+            self.variables[args[2]] = args[3]
+            self.sets.append((args[2], args[3]))
+            return "200 result=1"
+        if verb.startswith("SET VARIABLE"):
+            return "520 Invalid command syntax.  Proper usage not available."
+        if args and args[0].upper() == "VERBOSE":
+            return "200 result=1"
+        if self.dead:
+            return "511 Command Not Permitted on a dead channel or intercept routine"
+        return "510 Invalid or unknown command"
+
+
+def env_block(env: dict[str, str]) -> bytes:
+    return "".join(f"{key}: {value}\n" for key, value in env.items()).encode() + b"\n"
+
+
+def default_env(uniqueid: str = "1700000000.1", extension: str = "0899123456", **more: str) -> dict[str, str]:
+    env = {
+        "agi_request": "decide_tariff.py",
+        "agi_channel": "Local/100@hotline-00000001;2",
+        "agi_language": "en",
+        "agi_type": "Local",
+        "agi_uniqueid": uniqueid,
+        "agi_version": "22.0.0",
+        "agi_callerid": "0612345678",
+        "agi_calleridname": "Jean Dupont",
+        "agi_callingpres": "0",
+        "agi_callingani2": "0",
+        "agi_callington": "0",
+        "agi_callingtns": "0",
+        "agi_dnid": "unknown",
+        "agi_rdnis": "unknown",
+        "agi_context": "premium-hotline",
+        "agi_extension": extension,
+        "agi_priority": "2",
+        "agi_enhanced": "0.0",
+        "agi_accountcode": "",
+        "agi_threadid": "1",
+    }
+    env.update(more)
+    return env
+
+
+class RunResult:
+    def __init__(self, returncode, stderr, elapsed_s, channel) -> None:
+        self.returncode = returncode
+        self.stderr = stderr
+        self.elapsed_s = elapsed_s
+        self.channel = channel
+
+
+def run_script(
+    script: str,
+    env: dict[str, str],
+    channel: ChannelModel,
+    *,
+    config: str,
+    extra_environ: dict[str, str] | None = None,
+    timeout_s: float = 10,
+    cut_after: int | None = None,
+    sighup_after: int | None = None,
+    raw_replies: dict[int, str] | None = None,
+) -> RunResult:
+    """Run an AGI script as Asterisk does: env block on stdin, answer each command line.
+
+    `cut_after=N` closes stdin after N commands (the caller vanished); `sighup_after=N` sends
+    SIGHUP as Asterisk does on hang-up; `raw_replies={i: line}` answers command i with that line.
+    Returns when the script closes stdout (as Asterisk does), not when the process exits.
+    """
+    environ = {**os.environ, "PREMIUM_HOTLINE_CONFIG": config, **(extra_environ or {})}
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+    )
+    proc.stdin.write(env_block(env))
+    proc.stdin.flush()
+    buffer = b""
+    count = 0
+    deadline = start + timeout_s
+    fd = proc.stdout.fileno()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            proc.kill()
+            raise TimeoutError(f"{script} did not finish within {timeout_s}s; commands: {channel.commands}")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            text = line.decode("utf-8", "replace")
+            count += 1
+            reply = (raw_replies or {}).get(count) or channel.reply(text)
+            if sighup_after is not None and count == sighup_after:
+                proc.send_signal(1)
+            try:
+                if cut_after is not None and count > cut_after:
+                    proc.stdin.close()
+                    continue
+                proc.stdin.write((reply + "\n").encode())
+                proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+    elapsed = time.monotonic() - start
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    return RunResult(proc.returncode, stderr, elapsed, channel)
