@@ -3,9 +3,16 @@
 Dialplan: Queue()'s AGI argument, `Queue(${PH_QUEUE},,,,,agent_answered.py)`. It runs on the
 caller's channel after the member answered and *before* the two are bridged, so every
 millisecond here is silence for the caller: one GET (all marks in one exchange), one SET, and the
-Redis write only after Asterisk has been released. A premium caller who reached the person later
-than the commitment is downgraded now (PH_TARIFF=free, PH_REASON=commitment_broken), so the CDR
-carries the right tariff even if nothing else runs.
+Redis write only after Asterisk has been released.
+
+The moment of the answer comes from Asterisk, not from this process: the shipped dialplan passes
+Queue() a member gosub that stamps `SHARED(PH_HUMAN_MS)` on the caller's channel in C, right after
+the member answered and before this script even starts. Without it (a custom dialplan), the
+Asterisk clock read here is used, late by the script's start-up time.
+
+A premium caller who reached the person later than the commitment is downgraded now
+(PH_TARIFF=free, PH_REASON=commitment_broken), so the CDR carries the right tariff even if
+nothing else runs.
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ async def handle(call: Call) -> None:
             "queue": "${PH_QUEUE}",
             "did": "${PH_DID}",
             "member": "${MEMBERINTERFACE}",
+            "stamped": "${SHARED(PH_HUMAN_MS)}",
             "now": NOW,
         }
     )
-    human_ms = call.asterisk_ms(marks["now"])
+    human_ms = call.asterisk_ms(marks["stamped"] or marks["now"])
     commitment_s = as_int(marks["commitment"]) or call.config.commitment_for(None)
     answer = answered(
         arrived_ms=marks["arrived"],

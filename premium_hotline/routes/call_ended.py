@@ -20,6 +20,8 @@ async def handle(call: Call) -> None:
             "arrived": "${PH_ARRIVED_MS}",
             "queued": "${PH_QUEUED_MS}",
             "human": "${PH_HUMAN_MS}",
+            # The member gosub's stamp: the answer is known even if agent_answered never ran.
+            "stamped": "${SHARED(PH_HUMAN_MS)}",
             "tariff": "${PH_TARIFF}",
             "decided": "${PH_DECIDED}",
             "reason": "${PH_REASON}",
@@ -34,10 +36,11 @@ async def handle(call: Call) -> None:
     general = call.general
     ended_ms = call.asterisk_ms(marks["now"])
     decided = marks["decided"] or marks["tariff"] or "free"
+    human = marks["human"] or marks["stamped"]
     ending = ended(
         arrived_ms=marks["arrived"],
         queued_ms=marks["queued"],
-        human_ms=marks["human"],
+        human_ms=human,
         ended_ms=ended_ms,
         decided_tariff=decided,
         tariff=marks["tariff"] or decided,
@@ -79,7 +82,7 @@ async def handle(call: Call) -> None:
         "rate": marks["rate"],
         "arrived_at": arrived_ms,
         "queued_at": as_int(marks["queued"]) or None,
-        "human_at": as_int(marks["human"]) or None,
+        "human_at": as_int(human) or None,
         "ended_at": ended_ms,
         "time_to_human_ms": ending.time_to_human_ms,
         "before_queue_ms": ending.before_queue_ms,
