@@ -25,7 +25,7 @@ def script_text(route: str, interpreter: str = "/usr/bin/env python3") -> str:
     return (
         f"#!{interpreter}\n"
         f'"""AGI route {route}: {PURPOSE[route]} (see premium_hotline.routes)."""\n'
-        "import sys\n\n"
+        "\nimport sys\n\n"
         "from premium_hotline.plain import main\n\n"
         f'sys.exit(main("{route}"))\n'
     )
