@@ -19,6 +19,10 @@ COMMANDS = {
         "write the AGI scripts into Asterisk's agi-bin",
     ),
     "agi": ("premium_hotline.commands.agi:main", "run one AGI route on stdin/stdout (what the scripts do)"),
+    "stats": ("premium_hotline.commands.stats:main", "KPIs per queue and tariff over a window (--json, --watch)"),
+    "tail": ("premium_hotline.commands.tail:main", "follow the event stream like tail -f (--json, --from ID)"),
+    "exporter": ("premium_hotline.commands.exporter:main", "Prometheus exporter of the KPIs (127.0.0.1:9797)"),
+    "plot": ("premium_hotline.commands.plot:main", "PNG/SVG report: time to human, ASA and service level"),
 }
 
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import time
 
-from ..agi.protocol import AgiProtocolError
+from ..agi.protocol import AgiProtocolError, AgiUsageError
+
+
+class ValuesMismatch(AgiProtocolError):
+    """GET FULL VARIABLE answered, but not with the values asked for: the stream is still in step."""
+
+
+# Replies after which the exchange is still in step, so a route may go on with a fallback. A
+# timeout or garbage is different: a late reply would be read as the answer to the next command,
+# so the route stops and the dialplan's AGISTATUS fallback takes over.
+RECOVERABLE = (ValuesMismatch, AgiUsageError)
 
 # Asterisk's own clock in epoch milliseconds (ast_strftime's %3q): timestamps then come from the
 # PBX even when the FastAGI server runs on another machine with a different clock.
@@ -62,7 +72,7 @@ class Call:
         text = await self.agi.get(SEPARATOR.join(expressions[name] for name in names))
         parts = text.split(SEPARATOR)
         if len(parts) != len(names):
-            raise AgiProtocolError(f"expected {len(names)} values, got {len(parts)}: {text[:80]!r}")
+            raise ValuesMismatch(f"expected {len(names)} values, got {len(parts)}: {text[:80]!r}")
         return dict(zip(names, parts, strict=True))
 
     def caller_identity(self) -> str | None:

@@ -9,13 +9,11 @@ the call's record is written after the dialplan has moved on.
 
 from __future__ import annotations
 
-from asterisk.agi import AGIError, AGIHangup
-
 from ..core.predict import predict
 from ..core.tariff import FREE, Decision, QueueState, live_rules, static_rules
 from ..store import records
 from ..store.keys import Keys
-from .call import NOW, Call, as_int, userfield
+from .call import NOW, RECOVERABLE, Call, as_int, userfield
 
 RECENT_WINDOW_MS = 15 * 60 * 1000
 RECENT_READ = 100
@@ -126,9 +124,7 @@ async def handle(call: Call) -> None:
     live: dict[str, str] | None
     try:
         live = await call.read(wanted)
-    except AGIHangup:
-        raise
-    except AGIError as exc:
+    except RECOVERABLE as exc:
         call.log.warning("agi_read_failed", error=str(exc))
         live = None
     now_ms = call.asterisk_ms(live["now"]) if live else call.clock_ms()

@@ -154,11 +154,13 @@ def run_script(
     cut_after: int | None = None,
     sighup_after: int | None = None,
     raw_replies: dict[int, str] | None = None,
+    unanswered: frozenset = frozenset(),
 ) -> RunResult:
     """Run an AGI script as Asterisk does: env block on stdin, answer each command line.
 
     `cut_after=N` closes stdin after N commands (the caller vanished); `sighup_after=N` sends
-    SIGHUP as Asterisk does on hang-up; `raw_replies={i: line}` answers command i with that line.
+    SIGHUP as Asterisk does on hang-up; `raw_replies={i: line}` answers command i with that line;
+    commands whose index is in `unanswered` get no reply at all (a stuck PBX).
     Returns when the script closes stdout (as Asterisk does), not when the process exits.
     """
     environ = {**os.environ, "PREMIUM_HOTLINE_CONFIG": config, **(extra_environ or {})}
@@ -195,6 +197,8 @@ def run_script(
             reply = (raw_replies or {}).get(count) or channel.reply(text)
             if sighup_after is not None and count == sighup_after:
                 proc.send_signal(1)
+            if count in unanswered:
+                continue
             try:
                 if cut_after is not None and count > cut_after:
                     proc.stdin.close()

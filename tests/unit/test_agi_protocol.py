@@ -53,7 +53,12 @@ def test_a_hostile_caller_name_cannot_inject_a_command():
     name = 'Evil" "x"\nEXEC Dial SIP/premium\r\nHANGUP \\'
     line = format_command("SET VARIABLE", "CALLERID(name)", name)
     assert line.count("\n") == 1
-    assert parse_args(line[:-1]) == ["SET", "VARIABLE", "CALLERID(name)", 'Evil" "x" EXEC Dial SIP/premium HANGUP \\']
+    assert parse_args(line[:-1]) == [
+        "SET",
+        "VARIABLE",
+        "CALLERID(name)",
+        'Evil" "x" EXEC Dial SIP/premium HANGUP \\',
+    ]
 
 
 def test_quote_escapes_backslashes_and_quotes():
@@ -112,14 +117,22 @@ class TestReplies:
 
     def test_multi_line_520_reads_to_its_end(self):
         with pytest.raises(AgiUsageError) as err:
-            read_reply(lines("520-Invalid command syntax.  Proper usage follows:", "Usage: ...", "520 End of proper usage."))
+            read_reply(
+                lines(
+                    "520-Invalid command syntax.  Proper usage follows:",
+                    "Usage: ...",
+                    "520 End of proper usage.",
+                )
+            )
         assert "Usage: ..." in str(err.value)
 
     def test_multi_line_520_cut_short_is_a_hangup(self):
         with pytest.raises(AgiHangup):
             read_reply(lines("520-Invalid command syntax.", "Usage"))
 
-    @given(st.text(max_size=50).filter(lambda s: not s.startswith(("200", "100", "HANGUP", "5")) and s.strip()))
+    @given(
+        st.text(max_size=50).filter(lambda s: not s.startswith(("200", "100", "HANGUP", "5")) and s.strip())
+    )
     def test_garbage_is_a_protocol_error_never_a_crash(self, junk):
         with pytest.raises((AgiProtocolError, AgiHangup)):
             read_reply(lines(junk.replace("\n", " ").replace("\r", " ")))

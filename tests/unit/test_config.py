@@ -25,14 +25,17 @@ def test_the_shipped_sample_config_is_valid():
 
 
 def test_a_089_rate_above_the_cap_is_refused_with_file_and_line(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         [general]
         commitment_s = 30
 
         [0899123456]
         queue = support
         rate = 0.90/min
-        """)
+        """,
+    )
     config = load_config(path)
     assert [str(e) for e in config.errors] == [
         f"{path}:6: rate: 0.90/min is above the legal cap of 0.80/min for 089 numbers"
@@ -40,7 +43,9 @@ def test_a_089_rate_above_the_cap_is_refused_with_file_and_line(tmp_path):
 
 
 def test_caps_per_range(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         [0812000000]
         queue = q
         rate = 0.07/min
@@ -53,7 +58,8 @@ def test_caps_per_range(tmp_path):
         [0810000000]
         queue = q
         rate = 0.15/call
-        """)
+        """,
+    )
     problems = {(e.line, e.key) for e in load_config(path).errors}
     assert problems == {(3, "rate"), (6, "rate")}
 
@@ -71,14 +77,17 @@ def test_a_surcharge_on_a_pattern_spanning_ranges_is_refused(tmp_path):
 
 
 def test_one_bad_section_does_not_take_the_other_numbers_down(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         [0899000001]
         queue = q
         rate = 9.99/min
         [0899000002]
         queue = q
         rate = 0.50/min
-        """)
+        """,
+    )
     config = load_config(path)
     assert config.lookup("0899000001").broken
     good = config.lookup("0899000002")
@@ -92,7 +101,9 @@ def test_unknown_keys_suggest_the_right_one(tmp_path):
 
 
 def test_templates_and_inheritance(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         [centre](!)
         queue = paris
         hours = mon-fri 09:00-18:00
@@ -100,7 +111,8 @@ def test_templates_and_inheritance(tmp_path):
         [0899000001](centre)
         rate = 0.80/min
         ivr = no
-        """)
+        """,
+    )
     config = load_config(path)
     entry = config.lookup("0899000001")
     assert (entry.queue, entry.ivr, entry.hours.text) == ("paris", False, "mon-fri 09:00-18:00")
@@ -108,14 +120,17 @@ def test_templates_and_inheritance(tmp_path):
 
 
 def test_most_specific_pattern_wins_and_exact_beats_patterns(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         [_08.]
         queue = generic
         [_0899XXXXXX]
         queue = q089
         [0899000001]
         queue = exact
-        """)
+        """,
+    )
     config = load_config(path)
     assert config.lookup("0899000001").queue == "exact"
     assert config.lookup("0899000002").queue == "q089"
@@ -150,12 +165,15 @@ def test_duplicate_keys_and_sections_are_reported(tmp_path):
 
 
 def test_comments_arrows_and_escaped_semicolons(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         ; a comment
         [0899000001] ; trailing
         queue => support ; arrow form
         announce = custom/price\\;v2
-        """)
+        """,
+    )
     entry = load_config(path).lookup("0899000001")
     assert entry.queue == "support"
     assert entry.errors and entry.errors[0].key == "announce"  # ';' is not a sound name character

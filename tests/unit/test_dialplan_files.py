@@ -38,5 +38,7 @@ def test_repository_scripts_match_what_install_agi_writes():
 
 def test_repository_scripts_are_a_few_lines():
     for route in ROUTES:
-        code = [line for line in (ROOT / "agi_scripts" / f"{route}.py").read_text().splitlines() if line.strip()]
+        code = [
+            line for line in (ROOT / "agi_scripts" / f"{route}.py").read_text().splitlines() if line.strip()
+        ]
         assert len(code) <= 5

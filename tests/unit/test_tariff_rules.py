@@ -53,9 +53,18 @@ def config(tmp_path_factory):
 def static(config, number, when=WEDNESDAY_NOON, ivr_seen=False):
     entry = config.lookup(number)
     return static_rules(
-        number, entry, weekday=when.weekday(), minute_of_day=when.hour * 60 + when.minute,
-        local_date=when.date(), holidays=public_holidays(when.year), closed_dates=frozenset(),
-        ivr_seen=ivr_seen, default_queue="fallback", fail_tariff="free", commitment_s=60, france=FRANCE,
+        number,
+        entry,
+        weekday=when.weekday(),
+        minute_of_day=when.hour * 60 + when.minute,
+        local_date=when.date(),
+        holidays=public_holidays(when.year),
+        closed_dates=frozenset(),
+        ivr_seen=ivr_seen,
+        default_queue="fallback",
+        fail_tariff="free",
+        commitment_s=60,
+        france=FRANCE,
     )
 
 
@@ -90,8 +99,17 @@ def test_a_rate_over_the_cap_of_the_dialled_range_is_never_charged(config):
         setattr(entry_081, name, getattr(entry, name))
     entry_081.rate = parse_rate("0.80/min")
     verdict = static_rules(
-        "0812000000", entry_081, weekday=2, minute_of_day=720, local_date=WEDNESDAY_NOON.date(), holidays={},
-        closed_dates=frozenset(), ivr_seen=False, default_queue="", fail_tariff="free", commitment_s=60,
+        "0812000000",
+        entry_081,
+        weekday=2,
+        minute_of_day=720,
+        local_date=WEDNESDAY_NOON.date(),
+        holidays={},
+        closed_dates=frozenset(),
+        ivr_seen=False,
+        default_queue="",
+        fail_tariff="free",
+        commitment_s=60,
         france=FRANCE,
     )
     assert (verdict.decision.tariff, verdict.decision.reason) == ("free", "free_rate")
@@ -120,8 +138,14 @@ def test_open_hours_pass_to_the_live_rules(config):
 
 
 def live(config, state, prediction=None, store_ok=True):
-    return live_rules(config.lookup("0899000001"), queue_state=state, prediction=prediction,
-                      store_ok=store_ok, fail_tariff="free", commitment_s=60)
+    return live_rules(
+        config.lookup("0899000001"),
+        queue_state=state,
+        prediction=prediction,
+        store_ok=store_ok,
+        fail_tariff="free",
+        commitment_s=60,
+    )
 
 
 def test_premium_only_when_every_rule_passes(config):
@@ -148,8 +172,14 @@ def test_unreadable_queue_state_falls_to_fail_tariff(config):
 
 
 def test_fail_tariff_premium_is_honoured_on_failure(config):
-    decision = live_rules(config.lookup("0899000001"), queue_state=None, prediction=None, store_ok=True,
-                          fail_tariff="premium", commitment_s=60)
+    decision = live_rules(
+        config.lookup("0899000001"),
+        queue_state=None,
+        prediction=None,
+        store_ok=True,
+        fail_tariff="premium",
+        commitment_s=60,
+    )
     assert (decision.tariff, decision.reason, decision.rate_text) == ("premium", "agi_error", "0.80/min")
 
 
@@ -169,9 +199,16 @@ class TestHours:
 
     def test_wrapping_day_ranges_and_midnight(self):
         hours = parse_hours("sat-mon 00:00-24:00")
-        assert hours.is_open(5, 0) and hours.is_open(6, 1439) and hours.is_open(0, 600) and not hours.is_open(1, 600)
+        assert (
+            hours.is_open(5, 0)
+            and hours.is_open(6, 1439)
+            and hours.is_open(0, 600)
+            and not hours.is_open(1, 600)
+        )
 
-    @pytest.mark.parametrize("bad", ["mon-fri", "funday 08:00-09:00", "mon 8-9", "mon 08:00-25:00", "mon 10:00-09:00"])
+    @pytest.mark.parametrize(
+        "bad", ["mon-fri", "funday 08:00-09:00", "mon 8-9", "mon 08:00-25:00", "mon 10:00-09:00"]
+    )
     def test_bad_hours_raise_with_the_faulty_part(self, bad):
         with pytest.raises(ValueError):
             parse_hours(bad)

@@ -16,27 +16,56 @@ T0 = 1_800_000_000_000
 
 
 def end(**kw):
-    base = dict(arrived_ms=T0, queued_ms=T0 + 10_000, human_ms=T0 + 25_000, ended_ms=T0 + 85_000,
-                decided_tariff="premium", tariff="premium", reason="premium", rate="0.80/min",
-                commitment_s=60, short_abandon_s=5, service_level_s=20)
+    base = dict(
+        arrived_ms=T0,
+        queued_ms=T0 + 10_000,
+        human_ms=T0 + 25_000,
+        ended_ms=T0 + 85_000,
+        decided_tariff="premium",
+        tariff="premium",
+        reason="premium",
+        rate="0.80/min",
+        commitment_s=60,
+        short_abandon_s=5,
+        service_level_s=20,
+    )
     base.update(kw)
     return ended(**base)
 
 
 def test_answered_splits_the_wait_before_and_in_queue():
-    a = answered(arrived_ms=T0, queued_ms=T0 + 10_000, human_ms=T0 + 25_000, tariff="premium",
-                 reason="premium", commitment_s=60)
-    assert (a.time_to_human_ms, a.before_queue_ms, a.in_queue_ms, a.breached) == (25_000, 10_000, 15_000, False)
+    a = answered(
+        arrived_ms=T0,
+        queued_ms=T0 + 10_000,
+        human_ms=T0 + 25_000,
+        tariff="premium",
+        reason="premium",
+        commitment_s=60,
+    )
+    assert (a.time_to_human_ms, a.before_queue_ms, a.in_queue_ms, a.breached) == (
+        25_000,
+        10_000,
+        15_000,
+        False,
+    )
 
 
 def test_a_premium_caller_who_waited_past_the_commitment_is_downgraded():
-    a = answered(arrived_ms=T0, queued_ms=T0 + 10_000, human_ms=T0 + 61_000, tariff="premium",
-                 reason="premium", commitment_s=60)
+    a = answered(
+        arrived_ms=T0,
+        queued_ms=T0 + 10_000,
+        human_ms=T0 + 61_000,
+        tariff="premium",
+        reason="premium",
+        commitment_s=60,
+    )
     assert (a.breached, a.tariff, a.reason) == (True, "free", "commitment_broken")
 
 
 def test_a_free_call_is_never_breached():
-    a = answered(arrived_ms=T0, queued_ms=None, human_ms=T0 + 600_000, tariff="free", reason="closed", commitment_s=60)
+    a = answered(
+        arrived_ms=T0, queued_ms=None, human_ms=T0 + 600_000, tariff="free", reason="closed", commitment_s=60
+    )
     assert (a.breached, a.tariff) == (False, "free")
 
 
@@ -52,7 +81,13 @@ def test_per_call_rate_bills_once_answered():
 def test_downgraded_call_bills_nothing_but_records_talk_time():
     e = end(human_ms=T0 + 70_000, ended_ms=T0 + 130_000)
     assert (e.tariff, e.reason, e.sla_breached, e.billable_s, e.amount, e.talk_s) == (
-        "free", "commitment_broken", True, 0, Decimal("0.00"), 60)
+        "free",
+        "commitment_broken",
+        True,
+        0,
+        Decimal("0.00"),
+        60,
+    )
 
 
 def test_abandon_and_short_abandon():
@@ -103,7 +138,14 @@ def test_percentile_from_buckets_is_within_bound_of_the_exact_one(waits, q):
     assert abs(estimate - exact) <= max(histogram.ABSOLUTE_ERROR_MS, exact * histogram.RELATIVE_ERROR) + 1e-6
 
 
-@pytest.mark.parametrize(("given_", "expected"), [("+33899123456", "0899123456"), ("0033 8 99 12 34 56", "0899123456"),
-                                                  ("33899123456", "0899123456"), ("0899123456", "0899123456")])
+@pytest.mark.parametrize(
+    ("given_", "expected"),
+    [
+        ("+33899123456", "0899123456"),
+        ("0033 8 99 12 34 56", "0899123456"),
+        ("33899123456", "0899123456"),
+        ("0899123456", "0899123456"),
+    ],
+)
 def test_national_form(given_, expected):
     assert national(given_) == expected

@@ -1,0 +1,88 @@
+"""Reading the plugin's KPI data out of Redis, fast and read-only.
+
+One queue's minute hashes all carry the queue's hash tag (`ph:kpi:{support}:YYYYMMDDHHMM`),
+so a window is one pipeline of HGETALLs per queue: one round trip, one Cluster slot, whatever
+the window's length (a day is 1,440 keys). Missing minutes (no call ended yet, or expired) read
+as empty hashes and cost nothing else.
+"""
+
+from __future__ import annotations
+
+from ..core.kpi import Tally, add_by_tariff, parse_minute
+from ..store.keys import Keys, minute_stamp
+from .window import Window
+
+DAY_MS = 86_400_000
+PIPELINE_CHUNK = 2000  # commands per round trip: bounds the reply buffered in memory
+
+
+def list_queues(client, keys: Keys, only: list[str] | None = None) -> list[str]:
+    """Queues with KPI data (the `ph:queues` set), sorted; `only` restricts to those named."""
+    if only:
+        return list(dict.fromkeys(only))
+    return sorted(client.smembers(keys.queues()))
+
+
+def read_minutes(client, keys: Keys, queues: list[str], window: Window) -> dict[str, dict[int, dict[str, Tally]]]:
+    """{queue: {minute_ms: {tariff: Tally}}} for the minutes of `window` that hold data."""
+    minutes = window.minutes()
+    stamps = [minute_stamp(minute) for minute in minutes]
+    out: dict[str, dict[int, dict[str, Tally]]] = {}
+    for queue in queues:
+        per_minute: dict[int, dict[str, Tally]] = {}
+        for start in range(0, len(stamps), PIPELINE_CHUNK):
+            pipe = client.pipeline(transaction=False)
+            chunk = stamps[start : start + PIPELINE_CHUNK]
+            for stamp in chunk:
+                pipe.hgetall(keys.kpi_minute_at(queue, stamp))
+            for offset, fields in enumerate(pipe.execute()):
+                if fields:
+                    per_minute[minutes[start + offset]] = parse_minute(fields)
+        out[queue] = per_minute
+    return out
+
+
+def totals(per_minute: dict[int, dict[str, Tally]]) -> dict[str, Tally]:
+    """Sum a queue's minutes into one Tally per tariff."""
+    total: dict[str, Tally] = {}
+    for by_tariff in per_minute.values():
+        add_by_tariff(total, by_tariff)
+    return total
+
+
+def read_window(client, keys: Keys, queues: list[str], window: Window) -> dict[str, dict[str, Tally]]:
+    """{queue: {tariff: Tally}} summed over the window."""
+    return {queue: totals(minutes) for queue, minutes in read_minutes(client, keys, queues, window).items()}
+
+
+class Waiting:
+    """Calls of a queue that arrived and have neither reached a person nor hung up."""
+
+    __slots__ = ("count", "oldest_ms")
+
+    def __init__(self, count: int, oldest_ms: int | None) -> None:
+        self.count = count
+        self.oldest_ms = oldest_ms
+
+    def longest_wait_s(self, now_ms: int) -> float | None:
+        return None if self.oldest_ms is None else max(0, now_ms - self.oldest_ms) / 1000
+
+    def as_dict(self, now_ms: int) -> dict:
+        return {"count": self.count, "longest_wait_s": self.longest_wait_s(now_ms)}
+
+
+def read_waiting(client, keys: Keys, queues: list[str], now_ms: int) -> dict[str, Waiting]:
+    """Calls waiting now per queue, from the `ph:waiting:{queue}` sorted sets (score = arrival).
+
+    Entries older than a day are calls whose hang-up was never recorded (the writer prunes them
+    at the next arrival); they are not counted here either.
+    """
+    since = now_ms - DAY_MS
+    out: dict[str, Waiting] = {}
+    for queue in queues:
+        pipe = client.pipeline(transaction=False)
+        pipe.zcount(keys.waiting(queue), since, "+inf")
+        pipe.zrangebyscore(keys.waiting(queue), since, "+inf", start=0, num=1, withscores=True)
+        count, oldest = pipe.execute()
+        out[queue] = Waiting(int(count), int(oldest[0][1]) if oldest else None)
+    return out
