@@ -228,7 +228,9 @@ def predict(
     if samples >= MIN_SAMPLES and not low <= history.talk_cv() <= high:
         # Talk times far from exponential: the model's departure rates are off; let the
         # measured waits veto an optimistic answer.
-        p = min(p, _empirical(state, recent_waits_ms, commitment_s=commitment_s, confidence=confidence).p_within)
+        p = min(
+            p, _empirical(state, recent_waits_ms, commitment_s=commitment_s, confidence=confidence).p_within
+        )
         method += "+empirical"
     return Prediction(p, p >= confidence, method, samples)
 
@@ -303,7 +305,9 @@ def _transient(start: int, top: int, death, lam: float, t: float) -> list[float]
     return out
 
 
-def _empirical(state: QueueState, recent_waits_ms: list[int], *, commitment_s: int, confidence: float) -> Prediction:
+def _empirical(
+    state: QueueState, recent_waits_ms: list[int], *, commitment_s: int, confidence: float
+) -> Prediction:
     """The recent waits alone: the share of them within the commitment.
 
     With members ready and nobody ahead, the caller is offered to an agent at once and only ring

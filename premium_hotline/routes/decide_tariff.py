@@ -9,7 +9,7 @@ the call's record is written after the dialplan has moved on.
 
 from __future__ import annotations
 
-from ..core.predict import predict
+from ..core.predict import History, predict
 from ..core.tariff import FREE, Decision, QueueState, live_rules, static_rules
 from ..store import records
 from ..store.keys import Keys
@@ -85,8 +85,17 @@ async def _decide(call: Call, number: str, entry, live: dict[str, str] | None, n
     prediction = None
     store_ok = True
     if state is not None and state.ready > 0:
+        keys = Keys(general.key_prefix)
+        # One round trip: recent waits, ended calls (talk, abandons) and arrivals, for the
+        # Erlang A predictor (core/predict.History); an older Redis without the last two lists
+        # just gives empty replies and the predictor falls back to the recent waits.
+        last = str(RECENT_READ - 1)
         replies = await call.store.read(
-            [["LRANGE", Keys(general.key_prefix).recent(entry.queue), "0", str(RECENT_READ - 1)]]
+            [
+                ["LRANGE", keys.recent(entry.queue), "0", last],
+                ["LRANGE", records.ended_key(keys, entry.queue), "0", last],
+                ["LRANGE", records.arrivals_key(keys, entry.queue), "0", last],
+            ]
         )
         store_ok = replies is not None
         if store_ok:
@@ -95,6 +104,9 @@ async def _decide(call: Call, number: str, entry, live: dict[str, str] | None, n
                 _recent_waits(replies[0], now_ms),
                 commitment_s=commitment_s,
                 confidence=general.promise_confidence,
+                history=History.from_lists(
+                    replies[0], replies[1], replies[2], now_ms, read_limit=RECENT_READ
+                ),
             )
     return live_rules(
         entry,

@@ -15,6 +15,19 @@ DAY_S = 86_400
 RECENT_KEEP = 200  # waits kept per queue for the predictor
 RECENT_TTL_S = 3600
 
+
+# The wait predictor's other two lists (core/predict.History parses them), trimmed and expiring
+# like the recent-waits list, and with the queue's hash tag so one pipeline reads all three.
+def arrivals_key(keys: Keys, queue: str) -> str:
+    """List: "arrived_ms:t" per call at decision (t: p or f, the decided tariff), newest first."""
+    return f"{keys.prefix}arrivals:{{{queue}}}"
+
+
+def ended_key(keys: Keys, queue: str) -> str:
+    """List: "ended_ms:outcome:in_queue_ms:talk_s" per ended call, newest first."""
+    return f"{keys.prefix}ended:{{{queue}}}"
+
+
 # Counts one ended call into its arrival minute, once: SADD on the per-hour "counted" set is the
 # guard, so replaying a spooled batch (or a retried pipeline) never counts a call twice.
 COUNT_CALL_LUA = """
@@ -62,6 +75,14 @@ def decided(
             [LIVE_ONLY, "ZADD", waiting, str(arrived_ms), uniqueid],
             [LIVE_ONLY, "EXPIRE", waiting, str(DAY_S)],
             ["SADD", keys.queues(), queue],
+        ]
+        # Live only, for the predictor's arrival rate: a replayed arrival is not a recent one.
+        arrivals = arrivals_key(keys, queue)
+        tariff = str(record.get("decided_tariff") or "f")[:1]
+        batch += [
+            [LIVE_ONLY, "LPUSH", arrivals, f"{arrived_ms}:{tariff}"],
+            [LIVE_ONLY, "LTRIM", arrivals, "0", str(RECENT_KEEP - 1)],
+            [LIVE_ONLY, "EXPIRE", arrivals, str(RECENT_TTL_S)],
         ]
     return batch
 
@@ -160,6 +181,16 @@ def call_closed(
                 str(ttl_s),
                 *_flat(kpis),
             ],
+        ]
+        # Live only, for the predictor's talk time and patience: outcome, queue time, talk time.
+        ended = ended_key(keys, queue)
+        in_queue = record.get("in_queue_ms")
+        item = f"{record.get('ended_at', '')}:{record.get('outcome', '')}:"
+        item += f"{'' if in_queue is None else in_queue}:{record.get('talk_s') or 0}"
+        batch += [
+            [LIVE_ONLY, "LPUSH", ended, item],
+            [LIVE_ONLY, "LTRIM", ended, "0", str(RECENT_KEEP - 1)],
+            [LIVE_ONLY, "EXPIRE", ended, str(RECENT_TTL_S)],
         ]
     return batch
 
