@@ -18,6 +18,7 @@ COMMANDS = {
         "premium_hotline.commands.install_agi:main",
         "write the AGI scripts into Asterisk's agi-bin",
     ),
+    "replay": ("premium_hotline.commands.replay:main", "send writes spooled during a Redis outage to Redis"),
     "agi": ("premium_hotline.commands.agi:main", "run one AGI route on stdin/stdout (what the scripts do)"),
     "stats": ("premium_hotline.commands.stats:main", "KPIs per queue and tariff over a window (--json, --watch)"),
     "tail": ("premium_hotline.commands.tail:main", "follow the event stream like tail -f (--json, --from ID)"),

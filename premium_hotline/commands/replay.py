@@ -1,0 +1,39 @@
+"""`premium-hotline replay [--config FILE] [--watch SECONDS]`: send spooled writes to Redis.
+
+Run it after an outage (the FastAGI server also does it by itself). Safe to run twice, or
+alongside calls: a call already counted is never counted again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..config import load_config
+from ..store.replay import replay
+from ..store.resp import RedisUnavailable, RespConnection
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="premium-hotline replay", description=__doc__)
+    parser.add_argument(
+        "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/asterisk/...)"
+    )
+    parser.add_argument("--watch", type=float, metavar="SECONDS", help="keep replaying every SECONDS")
+    args = parser.parse_args(argv)
+    general = load_config(args.config).general
+    while True:
+        connection = RespConnection(general.redis_url, max(general.redis_timeout_ms / 1000, 2.0))
+        try:
+            report = replay(general.spool_dir, connection.pipeline)
+            print(f"{general.spool_dir}: {report}")
+            status = 0 if not report.rejected else 1
+        except RedisUnavailable as exc:
+            print(f"premium-hotline replay: Redis unavailable ({exc}); the spool is kept", file=sys.stderr)
+            status = 1
+        finally:
+            connection.close()
+        if not args.watch:
+            return status
+        time.sleep(args.watch)
