@@ -1,0 +1,390 @@
+"""`premium-hotline serve`: the FastAGI server, one asyncio task per call, the scripts' handlers.
+
+Dialplan: `AGI(agi://127.0.0.1:4573/decide_tariff,${EXTEN})` (or `...decide_tariff?${EXTEN}`);
+`agent_answered` and `call_ended` the same way. Every route runs the very handler a plain AGI
+script runs, on an AsyncSession and a pooled store instead of pyst2 and a one-shot connection.
+
+Operational choices, and why:
+- 127.0.0.1 by default, and an allow-list checked before reading a byte: FastAGI has no
+  authentication, and a stranger's connection costs nothing but a closed socket.
+- A listen backlog of 512 (at least 128): wazo-agid saw a backlog of 20 drop SYNs at about 64
+  connections/s, each a second or more of extra post-dial delay for the caller.
+- A cap on sessions in progress (`--max-sessions`): above it a new connection is closed at
+  once, and Asterisk fails open (AGISTATUS=FAILURE, the dialplan goes on) instead of queueing.
+- Nothing blocks the loop: the route modules, the logger and the time-zone code are imported
+  before the first call; spool writes (fsync) go to a worker thread.
+- SIGTERM (and SIGINT): stop accepting, let the calls in flight finish (bounded by
+  `--drain-s`), flush the spool, exit 0. SIGHUP: reload the config; a file whose [general]
+  section has errors (or that cannot be read) is refused and the running config kept, since
+  those settings apply to every call, while errors in one number's section only make that
+  number fall to fail_tariff, as in the plain scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+
+from ..agi.protocol import AGIError, AGIHangup
+from ..config import config_path, load_config
+from ..log import Log
+from ..routes import ROUTES, get_handler
+from ..routes.call import Call
+from ..store.async_backend import DEFAULT_POOL_SIZE, make_store
+from .session import READ_LIMIT, AsyncSession
+from .wire import DEFAULT_ALLOW, AllowList, apply_script, parse_script
+
+DEFAULT_PORT = 4573
+DEFAULT_BACKLOG = 512
+DEFAULT_MAX_SESSIONS = 2000
+DEFAULT_DRAIN_S = 10.0
+
+# Settings that shape the store: a reload that changes one of them builds a new store.
+_STORE_KEYS = ("redis_url", "redis_timeout_ms", "spool_dir", "spool_max_mb")
+
+
+class _Throttle:
+    """At most one log line per event per second, with the count of those it held back."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def __call__(self, event: str) -> int | None:
+        now = time.monotonic()
+        if now - self._last.get(event, -10.0) < 1.0:
+            self._held[event] = self._held.get(event, 0) + 1
+            return None
+        self._last[event] = now
+        return self._held.pop(event, 0)
+
+
+def general_errors(config) -> list:
+    """The config's errors outside number sections: they would apply to every call."""
+    in_entries = {id(error) for entry in config.entries for error in entry.errors}
+    return [error for error in config.errors if id(error) not in in_entries]
+
+
+class FastAgiServer:
+    """The listener and its calls. `run()` serves until SIGTERM, then drains."""
+
+    def __init__(
+        self,
+        config_file: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        allow: AllowList | None = None,
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        drain_s: float = DEFAULT_DRAIN_S,
+        redis_client: str = "resp",
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        self.config_file = config_path(config_file)
+        self.host = host
+        self.port = port
+        self.allow = allow or AllowList.parse(DEFAULT_ALLOW)
+        self.backlog = max(128, backlog)
+        self.max_sessions = max_sessions
+        self.drain_s = drain_s
+        self.redis_client = redis_client
+        self.pool_size = pool_size
+        self.config = load_config(self.config_file)
+        general = self.config.general
+        self.log = Log(general.log_level, general.log_file, component="fastagi")
+        self.store = None
+        self._handlers = {name: get_handler(name) for name in ROUTES}
+        self._active: set[asyncio.Task] = set()
+        self._retired: list[tuple[object, set[asyncio.Task]]] = []
+        self._server: asyncio.base_events.Server | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = False
+        self._throttle = _Throttle()
+        self.stats = {"calls": 0, "completed": 0, "hangups": 0, "failed": 0, "dropped": 0, "rejected": 0}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and listen; raises OSError when the address is taken."""
+        _warm_up(self.log)
+        self.store = make_store(self.config.general, self.log, self.redis_client, self.pool_size)
+        self._stop = asyncio.Event()
+        self._server = await asyncio.start_server(
+            self._client,
+            self.host,
+            self.port,
+            backlog=self.backlog,
+            limit=READ_LIMIT,
+            reuse_address=True,
+        )
+        if self.port == 0:
+            self.port = self._server.sockets[0].getsockname()[1]
+        self._report_config(self.config, at_start=True)
+        self.log.info(
+            "serving",
+            host=self.host,
+            port=self.port,
+            allow=str(self.allow),
+            backlog=self.backlog,
+            max_sessions=self.max_sessions,
+            redis_client=self.redis_client,
+        )
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def stop(self) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            self.log.info("stopping", in_flight=len(self._active))
+            self._stop.set()
+
+    async def run(self) -> int:
+        await self.start()
+        self.install_signals()
+        await self._stop.wait()
+        await self.drain()
+        return 0
+
+    async def drain(self) -> None:
+        """Stop accepting, let calls in flight finish (bounded), close the stores."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        pending = set(self._active)
+        cancelled = 0
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=self.drain_s)
+            for task in pending:
+                task.cancel()
+            cancelled = len(pending)
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+        for store, _ in self._retired:
+            await store.close()
+        self._retired.clear()
+        if self.store is not None:
+            await self.store.close()
+        self.log.info("stopped", cancelled=cancelled, **self.stats, **self._store_stats())
+
+    def _store_stats(self) -> dict:
+        store = self.store
+        return {
+            "redis_round_trips": getattr(store, "round_trips", 0),
+            "redis_failures": getattr(store, "failures", 0),
+        }
+
+    # -- SIGHUP ---------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Load the config again; keep the running one if the new [general] has errors."""
+        new = load_config(self.config_file)
+        bad = general_errors(new)
+        if bad:
+            self.log.error(
+                "reload_rejected",
+                path=new.path,
+                count=len(bad),
+                errors=[str(error) for error in bad[:10]],
+                detail="the running config is kept",
+            )
+            return
+        old = self.config.general
+        general = new.general
+        if any(getattr(old, key) != getattr(general, key) for key in _STORE_KEYS):
+            # Calls in flight keep the store they started with; it closes once they are done.
+            self._retired.append((self.store, set(self._active)))
+            self.store = make_store(general, self.log, self.redis_client, self.pool_size)
+            asyncio.get_running_loop().create_task(self._close_retired())
+        if (old.log_level, old.log_file) != (general.log_level, general.log_file):
+            self.log = Log(general.log_level, general.log_file, component="fastagi")
+        self.config = new
+        self._report_config(new, at_start=False)
+
+    async def _close_retired(self) -> None:
+        while self._retired:
+            store, users = self._retired[0]
+            users = {task for task in users if not task.done()}
+            if users:
+                await asyncio.wait(users)
+            if self._retired and self._retired[0][0] is store:
+                self._retired.pop(0)
+                await store.close()
+
+    def _report_config(self, config, *, at_start: bool) -> None:
+        if config.errors:
+            bad = general_errors(config)
+            (self.log.error if bad else self.log.warning)(
+                "config_errors",
+                path=config.path,
+                count=len(config.errors),
+                general=len(bad),
+                first=str(config.errors[0]),
+            )
+        if not at_start:
+            self.log.info("reloaded", path=config.path, numbers=len(config.entries))
+
+    # -- one connection -------------------------------------------------------------------------
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) else ""
+        if not self.allow.permits(address):
+            writer.transport.abort()
+            self.stats["rejected"] += 1
+            self._note("client_rejected", address=address, reason="not in the allow-list")
+            return
+        if self._stopping or len(self._active) >= self.max_sessions:
+            writer.transport.abort()
+            self.stats["rejected"] += 1
+            self._note(
+                "client_rejected",
+                address=address,
+                reason="stopping" if self._stopping else f"{self.max_sessions} sessions in progress",
+            )
+            return
+        task = asyncio.current_task()
+        self._active.add(task)
+        try:
+            await self._call(reader, writer, address)
+        finally:
+            self._active.discard(task)
+
+    async def _call(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
+        config = self.config  # a reload swaps these for the next calls, not this one
+        store = self.store
+        session = AsyncSession(reader, writer, config.general.agi_timeout_ms / 1000, address)
+        try:
+            env = await session.read_env()
+        except AGIError as exc:
+            session.abort()
+            self.stats["dropped"] += 1
+            self._note("client_dropped", level="info", address=address, error=f"{type(exc).__name__}: {exc}")
+            return
+        script = parse_script(_script_path(env))
+        apply_script(env, script)
+        handler = self._handlers.get(script.route)
+        self.stats["calls"] += 1
+        if handler is None:
+            await session.close()
+            self.stats["failed"] += 1
+            self._note("unknown_route", route=script.route[:80], address=address, known=sorted(ROUTES))
+            return
+        log = self.log.bind(route=script.route, uniqueid=env.get("agi_uniqueid", "")[:64])
+        call = Call(session, store, config, log, route=script.route)
+        try:
+            await handler(call)
+            self.stats["completed"] += 1
+        except AGIHangup as exc:
+            self.stats["hangups"] += 1
+            log.info("hangup", detail=str(exc))
+        except AGIError as exc:
+            self.stats["failed"] += 1
+            log.warning("agi_failed", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self.stats["failed"] += 1
+            log.error("route_crashed", error=repr(exc), exc_info=True)
+        finally:
+            await session.close()
+
+    def _note(self, event: str, level: str = "warning", **fields) -> None:
+        held = self._throttle(event)
+        if held is None:
+            return
+        if held:
+            fields["similar_suppressed"] = held
+        getattr(self.log, level)(event, **fields)
+
+
+def _script_path(env: dict[str, str]) -> str:
+    """`agi_network_script`, or the path part of `agi_request` (`agi://host:port/path?query`)."""
+    script = env.get("agi_network_script", "")
+    if script:
+        return script
+    request = env.get("agi_request", "")
+    if "://" in request:
+        return request.split("://", 1)[1].partition("/")[2]
+    return request
+
+
+def _warm_up(log: Log) -> None:
+    """Import now what a first call would import inside the loop (stalling every other call)."""
+    import datetime
+    import hashlib  # noqa: F401 - caller identity
+    import hmac  # noqa: F401
+    import zoneinfo
+
+    import structlog  # noqa: F401 - the logger, imported on its first line otherwise
+
+    from ..core import hours  # noqa: F401 - decide_tariff imports it per call
+    from ..core.numbers import national  # noqa: F401
+
+    try:
+        zoneinfo.ZoneInfo("Europe/Paris")
+    except Exception:
+        pass
+    datetime.datetime.now()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="premium-hotline serve",
+        description="FastAGI server: agi://HOST:PORT/decide_tariff, agent_answered, call_ended.",
+    )
+    parser.add_argument("--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG, else /etc/asterisk)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--allow",
+        default=DEFAULT_ALLOW,
+        help=f"client addresses or CIDR networks allowed to connect, comma-separated ({DEFAULT_ALLOW})",
+    )
+    parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG, help="listen backlog (at least 128)")
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULT_MAX_SESSIONS,
+        help="AGI sessions in progress above which new connections are refused (Asterisk fails open)",
+    )
+    parser.add_argument(
+        "--drain-s", type=float, default=DEFAULT_DRAIN_S, help="on SIGTERM, longest wait for calls in flight"
+    )
+    parser.add_argument(
+        "--redis-client",
+        choices=("resp", "redis-py"),
+        default="resp",
+        help="Redis transport: resp (built-in asyncio pool, default) or redis-py (redis.asyncio pool)",
+    )
+    parser.add_argument("--redis-pool", type=int, default=DEFAULT_POOL_SIZE, help="pooled Redis connections")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        allow = AllowList.parse(args.allow)
+    except ValueError as exc:
+        print(f"premium-hotline serve: --allow: {exc}", file=sys.stderr)
+        return 2
+    server = FastAgiServer(
+        args.config,
+        args.host,
+        args.port,
+        allow,
+        backlog=args.backlog,
+        max_sessions=args.max_sessions,
+        drain_s=args.drain_s,
+        redis_client=args.redis_client,
+        pool_size=args.redis_pool,
+    )
+    try:
+        return asyncio.run(server.run())
+    except OSError as exc:
+        print(f"premium-hotline serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
