@@ -82,8 +82,9 @@ def render_table(report: dict) -> str:
     )
     bound = report["percentile_error"]
     notes = (
-        f"SL: time to human ≤ {settings['service_level_s']}s · short abandon < {settings['short_abandon_s']}s "
-        f"(not offered) · commitment {settings['commitment_s']}s · percentiles ±"
+        f"SL: time to human ≤ {settings['service_level_s']}s · "
+        f"short abandon < {settings['short_abandon_s']}s (not offered) · "
+        f"commitment {settings['commitment_s']}s · percentiles ±"
         f"{bound['relative'] * 100:.1f}% (±{bound['absolute_ms']:.0f} ms under 1 s)"
     )
     rows = [["queue", "tariff", *(heading for heading, _, _ in COLUMNS)]]
@@ -147,7 +148,9 @@ def _report(client, general, args) -> dict:
     from ..ops import report, window
 
     now_ms = int(time.time() * 1000)
-    span = window.resolve(last=args.last, since=args.since, until=args.until, tz=general.timezone, now_ms=now_ms)
+    span = window.resolve(
+        last=args.last, since=args.since, until=args.until, tz=general.timezone, now_ms=now_ms
+    )
     return report.build(client, general, span, now_ms=now_ms, queues=args.queue)
 
 
@@ -160,7 +163,9 @@ def main(argv: list[str]) -> int:
     config = load_config(config_path(args.config))
     general = config.general
     if config.errors:
-        print(f"premium-hotline stats: {config.path}: {len(config.errors)} config problem(s)", file=sys.stderr)
+        print(
+            f"premium-hotline stats: {config.path}: {len(config.errors)} config problem(s)", file=sys.stderr
+        )
     from ..ops import window
 
     try:  # check the window options once, before any connection

@@ -191,7 +191,9 @@ def figures(tally: Tally, *, premium_offered: int | None = None) -> dict:
         "answered_within_sl": tally["sl_answered"],
         "abandoned_within_sl": tally["sl_abandoned"],
         "service_level": _ratio(tally["sl_answered"], answered),
-        "service_level_2": _ratio(tally["sl_answered"] + tally["sl_abandoned"], answered + abandoned + unanswered),
+        "service_level_2": _ratio(
+            tally["sl_answered"] + tally["sl_abandoned"], answered + abandoned + unanswered
+        ),
         "premium_offered": premium,
         "premium_share": _ratio(premium, offered),
         "commitments_broken": tally["breached"],

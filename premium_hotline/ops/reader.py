@@ -23,7 +23,9 @@ def list_queues(client, keys: Keys, only: list[str] | None = None) -> list[str]:
     return sorted(client.smembers(keys.queues()))
 
 
-def read_minutes(client, keys: Keys, queues: list[str], window: Window) -> dict[str, dict[int, dict[str, Tally]]]:
+def read_minutes(
+    client, keys: Keys, queues: list[str], window: Window
+) -> dict[str, dict[int, dict[str, Tally]]]:
     """{queue: {minute_ms: {tariff: Tally}}} for the minutes of `window` that hold data."""
     minutes = window.minutes()
     stamps = [minute_stamp(minute) for minute in minutes]

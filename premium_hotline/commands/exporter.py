@@ -1,0 +1,98 @@
+"""`premium-hotline exporter`: serve the KPIs to Prometheus at /metrics, read from Redis per scrape.
+
+Examples:
+    premium-hotline exporter                           # http://127.0.0.1:9797/metrics
+    premium-hotline exporter --listen 0.0.0.0:9797     # reachable from another host
+    premium-hotline exporter --timeout 1               # give up on Redis after 1 s per scrape
+
+Loopback by default: the figures are business data. A scrape whose Redis read fails answers at
+once with `premium_hotline_up 0` and no KPI series, rather than hanging Prometheus. Needs the
+`ops` extra (prometheus-client). Metrics: premium_hotline.ops.metrics; dashboard: dashboards/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from ..config import config_path, load_config
+
+DEFAULT_LISTEN = "127.0.0.1:9797"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[::1]:PORT` or `:PORT` (loopback) -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="premium-hotline exporter",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-c", "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/...)")
+    parser.add_argument(
+        "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=2.0, metavar="SECONDS", help="Redis timeout per scrape (default 2)"
+    )
+    parser.add_argument("-q", "--queue", action="append", help="only this queue (repeatable)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as exc:
+        print(f"premium-hotline exporter: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from prometheus_client import CollectorRegistry, start_http_server
+    except ImportError:
+        print(
+            "premium-hotline exporter: prometheus-client is missing: pip install 'premium-hotline[ops]'",
+            file=sys.stderr,
+        )
+        return 1
+    config = load_config(config_path(args.config))
+    general = config.general
+    from ..ops.client import connect
+    from ..ops.metrics import KpiCollector
+
+    try:
+        client = connect(general.redis_url, timeout_s=args.timeout)
+    except ValueError as exc:
+        print(f"premium-hotline exporter: {exc}", file=sys.stderr)
+        return 1
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(KpiCollector(client, general, queues=args.queue))
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        print(f"premium-hotline exporter: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"premium-hotline exporter: serving http://{shown}:{server.server_port}/metrics "
+        f"(Redis {general.redis_url}, timeout {args.timeout:g}s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    return 0

@@ -1,0 +1,284 @@
+"""Realistic KPI data for the ops tests: calls driven through the real AGI scripts.
+
+Each planned call runs decide_tariff, then (if a person answers) agent_answered, then the
+call_ended hang-up handler, as subprocesses against tests.support.agi_peer's ChannelModel, with
+the Asterisk clock pinned to the planned moments. What lands in Redis is therefore exactly what
+the plugin writes in production: per-call hashes, the event stream, the waiting sets and the
+per-minute KPI counters via the Lua script. `hand_count` then recounts from the per-call hashes
+alone, the independent reference the stats, the exporter and Prometheus are checked against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+
+from tests.support.agi_peer import ChannelModel, default_env, run_script
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PREFIX = "ph:"
+
+# number -> queue; the 0899 numbers are premium when the queue has a ready agent, 0805 never.
+NUMBERS = {
+    "0899123456": "support",
+    "0899100200": "sales",
+    "0805123456": "support",
+    "0805100200": "sales",
+}
+
+CONFIG_NUMBERS = """
+[0899123456]
+queue = support
+rate = 0.80/min
+hours = always
+
+[0899100200]
+queue = sales
+rate = 2.99/call
+hours = always
+
+[0805123456]
+queue = support
+
+[0805100200]
+queue = sales
+"""
+
+
+def noon_timezone(now_ms: int) -> str:
+    """A fixed-offset zone where it is about noon now, so "today" holds the last hours whatever
+    the hour the tests run at (the exporter and `stats` default to the local day)."""
+    utc_hour = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).hour
+    offset = 12 - utc_hour  # hours east of UTC, -11 ... 12
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def write_ops_config(path: Path, redis_url: str, timezone: str, spool: Path) -> str:
+    path.write_text(
+        "\n".join(
+            [
+                "[general]",
+                f"redis_url = {redis_url}",
+                f"spool_dir = {spool}",
+                "caller_hash_key = test-key-0123456789abcdef",
+                "holidays = none",
+                "commitment_s = 60",
+                "service_level_s = 20",
+                "short_abandon_s = 5",
+                f"timezone = {timezone}",
+            ]
+        )
+        + "\n"
+        + CONFIG_NUMBERS
+    )
+    return str(path)
+
+
+class Plan:
+    """One call's timeline in epoch ms. `human` None: nobody answered; `ended` None: still on."""
+
+    def __init__(
+        self,
+        uid: str,
+        number: str,
+        arrived: int,
+        queued: int | None,
+        human: int | None,
+        ended: int | None,
+        queue_status: str = "",
+    ) -> None:
+        self.uid = uid
+        self.number = number
+        self.arrived = arrived
+        self.queued = queued
+        self.human = human
+        self.ended = ended
+        self.queue_status = queue_status
+
+    @property
+    def queue(self) -> str:
+        return NUMBERS[self.number]
+
+    def __repr__(self) -> str:
+        return (
+            f"Plan({self.uid}, {self.number}, arrived={self.arrived}, human={self.human}, ended={self.ended})"
+        )
+
+
+def make_plans(now_ms: int, count: int = 36, seed: int = 5) -> list[Plan]:
+    """A mixed hour: answered fast and late (broken commitments), abandoned, short abandons,
+    queue time-outs, over both queues and tariffs, arrivals spread over ~45 minutes; plus one
+    call still waiting and one still talking. Every call has ended by `now_ms` unless planned not to."""
+    rng = random.Random(seed)
+    plans: list[Plan] = []
+    base = now_ms - 50 * 60_000
+    kinds = ["answered"] * 18 + ["abandoned"] * 7 + ["short"] * 4 + ["unanswered"] * 3 + ["edge"] * 4
+    rng.shuffle(kinds)
+    for i, kind in enumerate(kinds[:count]):
+        number = rng.choice(list(NUMBERS))
+        arrived = base + rng.randrange(0, 45 * 60_000)
+        before_queue = rng.choice([0, 2_500, 10_400, 12_000])  # no menu, or the price message
+        queued = arrived + before_queue
+        uid = f"1790000000.{i + 1}"
+        if kind == "answered":
+            wait = rng.choice([3_000, 8_000, 15_000, 25_000, 40_000, 55_000, 75_000, 130_000])
+            wait += rng.randrange(0, 2_000)
+            human = arrived + max(wait, before_queue + 500)
+            plans.append(Plan(uid, number, arrived, queued, human, human + rng.randrange(20_000, 300_000)))
+        elif kind == "edge":  # right on the service-level and commitment thresholds
+            wait = [20_000, 20_001, 60_000, 60_001][i % 4]
+            human = arrived + wait
+            plans.append(Plan(uid, number, arrived, arrived + 1_000, human, human + 61_000))
+        elif kind == "abandoned":
+            plans.append(Plan(uid, number, arrived, queued, None, arrived + rng.randrange(6_000, 150_000)))
+        elif kind == "short":
+            plans.append(Plan(uid, number, arrived, None, None, arrived + rng.randrange(500, 4_900)))
+        else:
+            plans.append(Plan(uid, number, arrived, queued, None, queued + 120_000, "TIMEOUT"))
+    plans.append(Plan("1790000000.900", "0899123456", now_ms - 90_000, now_ms - 80_000, None, None))
+    plans.append(
+        Plan("1790000000.901", "0805100200", now_ms - 200_000, now_ms - 190_000, now_ms - 100_000, None)
+    )
+    return plans
+
+
+_FUNCTIONS = {
+    f"QUEUE_MEMBER({q},{what})": value
+    for q in ("support", "sales")
+    for what, value in (("ready", "2"), ("logged", "3"))
+}
+_FUNCTIONS.update({f"QUEUE_WAITING_COUNT({q})": "0" for q in ("support", "sales")})
+
+
+def _wait_for(client, key: str, field: str, timeout_s: float = 10.0) -> None:
+    """The scripts write Redis from a detached child after releasing Asterisk: wait for it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.hexists(key, field):
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"{key} never got {field}")
+
+
+def _check(result, step: str, plan: Plan) -> None:
+    if result.returncode != 0:
+        raise RuntimeError(f"{step} failed for {plan}: rc={result.returncode}\n{result.stderr[-2000:]}")
+
+
+def drive(plan: Plan, config: str, client) -> None:
+    """Run the call's AGI scripts in order, each after the previous one's Redis write landed."""
+    scripts = ROOT / "agi_scripts"
+    key = f"{PREFIX}call:{{{plan.uid}}}"
+    # The wait predictor is not under test: no history (recent waits, arrivals, ended calls)
+    # keeps every 0899 call premium when an agent is ready, so premium calls break commitments.
+    client.delete(*(f"{PREFIX}{name}:{{{plan.queue}}}" for name in ("recent", "arrivals", "ended")))
+    channel = ChannelModel(functions=dict(_FUNCTIONS), clock_ms=lambda: plan.arrived)
+    env = default_env(plan.uid, plan.number)
+    _check(run_script(str(scripts / "decide_tariff.py"), env, channel, config=config), "decide_tariff", plan)
+    _wait_for(client, key, "decided_at")
+    variables = dict(channel.variables)
+    if plan.queued is not None:
+        variables["PH_QUEUED_MS"] = str(plan.queued)
+    functions = dict(_FUNCTIONS)
+    if plan.human is not None:
+        functions["SHARED(PH_HUMAN_MS)"] = str(plan.human)
+        variables["MEMBERINTERFACE"] = "Local/agent1@agents/n"
+        channel = ChannelModel(variables, functions, clock_ms=lambda: plan.human + 40)
+        env = default_env(plan.uid, plan.number, agi_request="agent_answered.py")
+        _check(
+            run_script(str(scripts / "agent_answered.py"), env, channel, config=config),
+            "agent_answered",
+            plan,
+        )
+        _wait_for(client, key, "human_at")
+        variables = dict(channel.variables)
+    if plan.ended is None:
+        return
+    if plan.queue_status:
+        variables["QUEUESTATUS"] = plan.queue_status
+    channel = ChannelModel(variables, functions, clock_ms=lambda: plan.ended, dead=True)
+    env = default_env(plan.uid, plan.number, agi_request="call_ended.py")
+    _check(run_script(str(scripts / "call_ended.py"), env, channel, config=config), "call_ended", plan)
+    _wait_for(client, key, "outcome")
+    # The KPI counters go in the same pipeline, after the hash: wait for the Lua script too.
+    stamp = time.strftime("%Y%m%d%H", time.gmtime(plan.arrived // 1000))
+    deadline = time.monotonic() + 10
+    while not client.sismember(f"{PREFIX}counted:{{{plan.queue}}}:{stamp}", plan.uid):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{plan} never counted")
+        time.sleep(0.01)
+
+
+def drive_all(plans: list[Plan], config: str, client, workers: int = 3) -> None:
+    with ThreadPoolExecutor(workers) as pool:
+        for future in [pool.submit(drive, plan, config, client) for plan in plans]:
+            future.result()
+
+
+# ---- the independent reference: a hand count from the per-call hashes ----------------------
+
+
+def call_records(client) -> list[dict]:
+    """Every per-call hash (SCAN, as an ops person would with redis-cli --scan)."""
+    records = []
+    for key in client.scan_iter(match=f"{PREFIX}call:*", count=1000):
+        records.append(client.hgetall(key))
+    return records
+
+
+def nearest_rank(values: list[int], q: float) -> int:
+    """The exact nearest-rank percentile: the smallest value with at least q of them at or below."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(Fraction(str(q)) * len(ordered)))
+    return ordered[rank - 1]
+
+
+def hand_count(records: list[dict], start_ms: int, end_ms: int, service_level_s: int = 20) -> dict:
+    """{(queue, tariff): counts} over ended calls that arrived in [start_ms, end_ms), counted the
+    way docs/kpis.md defines them, from the per-call fields alone."""
+    out: dict[tuple[str, str], dict] = {}
+    for record in records:
+        if "outcome" not in record:
+            continue  # still waiting or talking: not counted anywhere yet
+        arrived = int(record["arrived_at"])
+        minute = arrived - arrived % 60_000
+        if not start_ms <= minute < end_ms:
+            continue
+        tariff = record["decided_tariff"]
+        row = out.setdefault(
+            (record["queue"], tariff),
+            {
+                "offered": 0,
+                "answered": 0,
+                "abandoned": 0,
+                "unanswered": 0,
+                "short_abandoned": 0,
+                "breached": 0,
+                "within_sl": 0,
+                "tth": [],
+                "in_queue_ms": 0,
+                "billable_s": 0,
+                "amount_cents": 0,
+            },
+        )
+        outcome = record["outcome"]
+        if outcome == "short_abandon":
+            row["short_abandoned"] += 1
+        else:
+            row["offered"] += 1
+            row[outcome] += 1
+        if record.get("sla_breached") == "1":
+            row["breached"] += 1
+        if outcome == "answered":
+            tth = int(record["time_to_human_ms"])
+            row["tth"].append(tth)
+            row["in_queue_ms"] += int(record["in_queue_ms"])
+            row["within_sl"] += tth <= service_level_s * 1000
+            row["billable_s"] += int(record["billable_s"])
+            row["amount_cents"] += round(float(record["amount"]) * 100)
+    return out
