@@ -72,7 +72,15 @@ class History:
     waits included); `pre_queue_s` the time answered callers spent before the queue.
     """
 
-    __slots__ = ("abandons", "arrival_rate", "free_share", "pre_queue_s", "queue_s", "talk_s")
+    __slots__ = (
+        "abandons",
+        "arrival_rate",
+        "free_share",
+        "in_message",
+        "pre_queue_s",
+        "queue_s",
+        "talk_s",
+    )
 
     def __init__(
         self,
@@ -83,8 +91,10 @@ class History:
         abandons: int = 0,
         pre_queue_s: list[float] | None = None,
         free_share: float | None = None,
+        in_message: int = 0,
     ) -> None:
         self.arrival_rate = arrival_rate
+        self.in_message = in_message
         self.talk_s = talk_s or []
         self.queue_s = queue_s
         self.abandons = abandons
@@ -135,8 +145,12 @@ class History:
         rate = None
         free = 0
         counted = 0
+        in_message = 0
         oldest = now_ms
         items = list(arrivals or ())
+        # Premium callers who arrived less than a price message ago are hearing it now: invisible
+        # in QUEUE_WAITING_COUNT, they join the queue ahead of this caller.
+        message_since = now_ms - 1000 * cls(pre_queue_s=pre_queue).pre_queue()
         for item in items:
             stamp, _, tariff = _text(item).partition(":")
             at = _int(stamp)
@@ -145,6 +159,7 @@ class History:
             counted += 1
             oldest = min(oldest, at)
             free += tariff == "f"
+            in_message += tariff == "p" and at > message_since
         if items:
             # A full read may not reach back to the window's start: the span it covers is the window.
             span_ms = now_ms - oldest if len(items) >= read_limit and counted > 1 else ARRIVAL_WINDOW_MS
@@ -156,6 +171,7 @@ class History:
             abandons=abandons,
             pre_queue_s=pre_queue,
             free_share=free / counted if counted else None,
+            in_message=in_message,
         )
 
     @property
@@ -178,6 +194,17 @@ class History:
     def abandon_rate(self) -> float:
         """Patience rate theta: abandons over total time spent waiting (exponential MLE)."""
         return self.abandons / self.queue_s if self.queue_s > 0 and self.abandons else 0.0
+
+    def ahead_share(self) -> float:
+        """Share of the callers arriving during this caller's price message who join the queue
+        before it ends: free callers (no message) and premium callers who skip theirs (their
+        pre-queue time well under the full message). 1, the safe side, when unknown."""
+        if self.free_share is None:
+            return 1.0
+        full = self.pre_queue()
+        times = [t for t in self.pre_queue_s if t >= 1.0]
+        skipping = sum(1 for t in times if t < 0.8 * full) / len(times) if len(times) >= MIN_SAMPLES else 1.0
+        return self.free_share + (1.0 - self.free_share) * skipping
 
     def pre_queue(self) -> float:
         """How long a premium caller spends before joining the queue: the slow end (90th
@@ -214,10 +241,11 @@ def predict(
     mean_talk = history.mean_talk_s()
     mu = 1.0 / (mean_talk + ring_s + wrapup_s)
     pre = history.pre_queue() if pre_queue_s is None else pre_queue_s
-    lam = history.arrival_rate or 0.0
+    lam = (history.arrival_rate or 0.0) * history.ahead_share()
     p = p_within(
         state,
         arrival_rate=lam,
+        in_message=history.in_message,
         service_rate=mu,
         abandon_rate=theta,
         pre_queue_s=pre,
@@ -243,16 +271,19 @@ def p_within(
     abandon_rate: float,
     pre_queue_s: float,
     budget_s: float,
+    in_message: int = 0,
 ) -> float:
     """P(an agent is free for the caller within `budget_s` of joining the queue `pre_queue_s`
     from now), for the M/M/n+M queue seen now as `state`. `n` is the logged-in members; busy
-    ones are those not ready, and they hold a call each."""
+    ones are those not ready, and they hold a call each. `arrival_rate` counts only the callers
+    who will join ahead of this one; `in_message` callers already hearing their price message
+    count as in the queue (they join before this caller)."""
     if budget_s <= 0:
         return 0.0
     servers = max(state.logged, state.ready, 0)
     if servers <= 0:
         return 0.0
-    start = max(0, servers - state.ready) + max(0, state.waiting)
+    start = max(0, servers - state.ready) + max(0, state.waiting) + max(0, in_message)
     lam, mu, theta = max(arrival_rate, 0.0), service_rate, max(abandon_rate, 0.0)
 
     def death(x: int) -> float:

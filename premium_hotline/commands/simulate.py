@@ -1,0 +1,106 @@
+"""`premium-hotline simulate`: the tariff policies compared on simulated days of hotline traffic.
+
+Needs the `sim` extra (simpy): `pip install premium-hotline[sim]`. One run plays the same traffic
+(common random numbers) under every policy and prints one Markdown table; `--json` prints one
+JSON object per row instead. `--replay` prints no table: it writes the traffic of one scenario as
+a schedule for the sandbox demo (see docs/promise.md for the format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _confidences(text: str) -> tuple[float, ...]:
+    values = tuple(float(part) for part in text.split(",") if part.strip())
+    if not values or not all(0.0 < v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError("a comma-separated list of confidences in (0, 1)")
+    return values
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="premium-hotline simulate", description=__doc__)
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        help="calm, peak, understaffed or surge; repeat for several (default: all four)",
+    )
+    parser.add_argument("--days", type=int, default=2, help="simulated days per scenario (default 2)")
+    parser.add_argument("--start", type=float, default=8.0, help="first hour of the day simulated (8)")
+    parser.add_argument("--hours", type=float, default=12.0, help="hours simulated per day (12)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--commitment", type=int, default=60, help="commitment_s, seconds (60)")
+    parser.add_argument(
+        "--confidence",
+        type=_confidences,
+        default=(0.80, 0.90, 0.95, 0.99),
+        help="promise_confidence levels to compare (default 0.80,0.90,0.95,0.99)",
+    )
+    parser.add_argument("--no-oracle", action="store_true", help="skip the clairvoyant bound (3 more runs)")
+    parser.add_argument("--json", action="store_true", help="JSON lines instead of the table")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="write one scenario's calls as a JSON-lines schedule for the demo instead",
+    )
+    parser.add_argument("--minutes", type=float, default=5.0, help="with --replay: minutes of traffic (5)")
+    args = parser.parse_args(argv)
+
+    try:
+        from ..sim.traffic import SCENARIOS
+    except ImportError as exc:  # simpy missing
+        print(f"premium-hotline simulate: {exc}; install the `sim` extra (simpy)", file=sys.stderr)
+        return 2
+    names = args.scenario or list(SCENARIOS)
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; choose from {sorted(SCENARIOS)}")
+
+    if args.replay:
+        from ..sim.replay import schedule
+
+        if len(names) != 1:
+            parser.error("--replay takes exactly one --scenario")
+        for line in schedule(
+            SCENARIOS[names[0]],
+            seed=args.seed,
+            start_h=args.start,
+            minutes=args.minutes,
+            commitment_s=args.commitment,
+        ):
+            print(json.dumps(line, separators=(",", ":")))
+        return 0
+
+    try:
+        from ..sim.report import default_policies, run_scenario, table
+    except ImportError as exc:
+        print(f"premium-hotline simulate: {exc}; install the `sim` extra (simpy)", file=sys.stderr)
+        return 2
+    began = time.perf_counter()
+    rows = []
+    for name in names:
+        rows += run_scenario(
+            SCENARIOS[name],
+            default_policies(args.confidence),
+            seed=args.seed,
+            days=args.days,
+            start_h=args.start,
+            hours=args.hours,
+            commitment_s=args.commitment,
+            oracle=not args.no_oracle,
+        )
+    elapsed = time.perf_counter() - began
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.as_dict()))
+    else:
+        print(table(rows))
+        simulated = len(names) * args.days * args.hours
+        print(
+            f"\n{len(names)} scenario(s) x {args.days} day(s) x {args.hours:g} h, seed {args.seed}, "
+            f"commitment {args.commitment} s: {simulated:g} h of traffic per policy in {elapsed:.1f} s"
+        )
+    return 0

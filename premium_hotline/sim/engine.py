@@ -1,0 +1,406 @@
+"""One simulated day of the queue under one tariff policy, on simpy, with the real core deciding.
+
+What is real here: the decision rules (core.tariff.static_rules and live_rules), the predictor
+(core.predict, fed by History.from_lists over the very list items store.records writes), and the
+bill (core.timeline.ended, billable_amount). What is modelled: Asterisk's queue. Callers join in
+FIFO order; a free agent (the one idle longest) rings, then answers; `QUEUE_MEMBER(q,ready)`
+counts idle agents (not ringing, not talking, not in wrap-up) and `QUEUE_WAITING_COUNT(q)` counts
+callers in the queue, the ones whose agent is still ringing included, as Asterisk does. A premium
+caller hears the price message before joining the queue; a free caller joins at once. Callers
+hang up when their patience runs out, wherever they are.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import simpy
+
+from ..config import FRANCE, NumberEntry
+from ..core.numbers import NumberPattern, parse_rate
+from ..core.predict import History, Prediction, predict
+from ..core.tariff import PREMIUM, Decision, QueueState, live_rules, static_rules
+from ..core.timeline import ended
+from ..store import records
+from ..store.keys import Keys
+from .traffic import FREE_NUMBER, PREMIUM_NUMBER, PREMIUM_RATE, QUEUE, Call, Scenario
+
+EPOCH_MS = 1_772_438_400_000  # 2026-03-02 08:00 UTC: simulated time 0
+READ = 100  # as decide_tariff: LRANGE 0 99
+SHORT_ABANDON_S = 5
+SERVICE_LEVEL_S = 20
+
+
+def entries() -> dict[str, NumberEntry]:
+    """The two numbers of the simulated hotline, as a config file would define them."""
+    premium = NumberEntry(NumberPattern(PREMIUM_NUMBER), "sim", 1)
+    premium.queue = QUEUE
+    premium.rate = parse_rate(PREMIUM_RATE)
+    premium.announce = "premium-hotline/price-message"
+    free = NumberEntry(NumberPattern(FREE_NUMBER), "sim", 2)
+    free.queue = QUEUE
+    return {PREMIUM_NUMBER: premium, FREE_NUMBER: free}
+
+
+class Policy:
+    """How the live part of the decision is made.
+
+    kind: "naive" (an agent is ready now), "predictor" (core.predict at `confidence`), "oracle"
+    (premium exactly for the call ids in `chosen`, i.e. knowing the future). `ready_rule`: keep
+    live_rules' "no agent ready means free" (what the plugin does today) or let the prediction
+    alone decide.
+    """
+
+    __slots__ = ("chosen", "confidence", "kind", "label", "ready_rule")
+
+    def __init__(
+        self,
+        kind: str,
+        label: str,
+        *,
+        confidence: float = 0.95,
+        ready_rule: bool = True,
+        chosen: frozenset[int] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.label = label
+        self.confidence = confidence
+        self.ready_rule = ready_rule
+        self.chosen = chosen or frozenset()
+
+
+class Outcome:
+    """One call's fate: the decision, the timeline and the bill (a core.timeline.Ending)."""
+
+    __slots__ = ("call", "decision", "ending", "p_within")
+
+    def __init__(self, call: Call, decision: Decision, ending, p_within: float | None) -> None:
+        self.call = call
+        self.decision = decision
+        self.ending = ending
+        self.p_within = p_within
+
+    @property
+    def premium(self) -> bool:
+        return self.decision.tariff == PREMIUM
+
+    @property
+    def kept(self) -> bool:
+        """Answered by a person within the commitment, price message included."""
+        return self.ending.outcome == "answered" and not self.ending.sla_breached
+
+
+class _Lists:
+    """The three Redis lists the predictor reads, kept the way Redis would keep them.
+
+    Only the live LPUSH/LTRIM of store.records batches matter here; hashes, streams and
+    counters are the ops view's business and are skipped.
+    """
+
+    __slots__ = ("lists",)
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list[str]] = {}
+
+    def apply(self, batch: list[list]) -> None:
+        for command in records.live_commands(batch):
+            if command[0] == "LPUSH":
+                self.lists.setdefault(command[1], []).insert(0, command[2])
+            elif command[0] == "LTRIM":
+                del self.lists.setdefault(command[1], [])[int(command[3]) + 1 :]
+
+    def lrange(self, key: str) -> list[str]:
+        return self.lists.get(key, [])[:READ]
+
+
+class _Agent:
+    __slots__ = ("leaving", "name")
+
+    def __init__(self, name: int) -> None:
+        self.name = name
+        self.leaving = False
+
+
+class _Waiter:
+    __slots__ = ("assigned", "call")
+
+    def __init__(self, call: Call, event: simpy.Event) -> None:
+        self.call = call
+        self.assigned = event
+
+
+class Day:
+    """Runs one day: `Day(scenario, calls, plan, policy, commitment_s).run()` -> [Outcome]."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        calls: list[Call],
+        plan: list[tuple[float, int]],
+        policy: Policy,
+        *,
+        commitment_s: int = 60,
+    ) -> None:
+        self.scenario = scenario
+        self.calls = calls
+        self.plan = plan
+        self.policy = policy
+        self.commitment_s = commitment_s
+        self.env = simpy.Environment(initial_time=calls[0].arrival_s if calls else 0.0)
+        self.entries = entries()
+        self.keys = Keys("ph:")
+        self.lists = _Lists()
+        self.idle: deque[_Agent] = deque()
+        self.agents: set[_Agent] = set()
+        self.queue: deque[_Waiter] = deque()
+        self.ringing = 0
+        self.outcomes: list[Outcome] = []
+        self._names = 0
+
+    # ---- the run -------------------------------------------------------------------------------
+
+    def run(self) -> list[Outcome]:
+        env = self.env
+        if self.plan:
+            self._staff(self.plan[0][1])
+        env.process(self._staffing())
+        env.process(self._arrivals())
+        env.run()
+        return self.outcomes
+
+    def _ms(self, t: float) -> int:
+        return EPOCH_MS + int(t * 1000)
+
+    def _staffing(self):
+        for at, agents in self.plan[1:]:
+            yield self.env.timeout(max(0.0, at - self.env.now))
+            self._staff(agents)
+
+    def _staff(self, target: int) -> None:
+        """Shift change: agents log in, or log out (idle ones at once, busy ones after the call)."""
+        staying = [a for a in self.agents if not a.leaving]
+        if len(staying) < target:
+            for agent in self.agents:
+                if agent.leaving and len(staying) < target:
+                    agent.leaving = False
+                    staying.append(agent)
+            while len(staying) < target:
+                self._names += 1
+                agent = _Agent(self._names)
+                self.agents.add(agent)
+                self.idle.append(agent)
+                staying.append(agent)
+            self._dispatch()
+        else:
+            surplus = len(staying) - target
+            while surplus and self.idle:
+                self.agents.discard(self.idle.pop())
+                surplus -= 1
+            for agent in staying:
+                if surplus and agent not in self.idle and not agent.leaving:
+                    agent.leaving = True
+                    surplus -= 1
+
+    def _arrivals(self):
+        for call in self.calls:
+            yield self.env.timeout(max(0.0, call.arrival_s - self.env.now))
+            self.env.process(self._caller(call))
+
+    def _dispatch(self) -> None:
+        while self.idle and self.queue:
+            agent = self.idle.popleft()
+            waiter = self.queue.popleft()
+            self.ringing += 1
+            waiter.assigned.succeed(agent)
+
+    def _release(self, agent: _Agent, wrapup: bool):
+        if wrapup and self.scenario.wrapup_s > 0:
+            yield self.env.timeout(self.scenario.wrapup_s)
+        if agent.leaving or agent not in self.agents:
+            self.agents.discard(agent)
+        else:
+            self.idle.append(agent)
+            self._dispatch()
+
+    # ---- one caller ----------------------------------------------------------------------------
+
+    def state(self) -> QueueState:
+        return QueueState(len(self.idle), len(self.agents), len(self.queue) + self.ringing)
+
+    def _caller(self, call: Call):
+        env = self.env
+        arrived = env.now
+        deadline = arrived + call.patience_s
+        decision, p_within = self._decide(call, self._ms(arrived))
+        self.lists.apply(
+            records.decided(
+                self.keys,
+                uniqueid=str(call.cid),
+                record={"decided_tariff": decision.tariff},
+                queue=QUEUE,
+                arrived_ms=self._ms(arrived),
+                ttl_s=86400,
+                events_maxlen=1000,
+            )
+        )
+        if decision.tariff == PREMIUM:
+            if call.patience_s <= call.message_s:
+                yield env.timeout(call.patience_s)
+                return self._close(call, decision, p_within, arrived, None, None)
+            yield env.timeout(call.message_s)
+        queued = env.now
+        waiter = _Waiter(call, env.event())
+        self.queue.append(waiter)
+        self._dispatch()
+        if not waiter.assigned.triggered:
+            yield waiter.assigned | env.timeout(max(0.0, deadline - env.now))
+        if not waiter.assigned.triggered:
+            self.queue.remove(waiter)
+            return self._close(call, decision, p_within, arrived, queued, None)
+        agent = waiter.assigned.value
+        if env.now + call.ring_s > deadline:
+            # Hangs up while the agent's phone rings: the agent is free again at once.
+            yield env.timeout(max(0.0, deadline - env.now))
+            self.ringing -= 1
+            env.process(self._release(agent, wrapup=False))
+            return self._close(call, decision, p_within, arrived, queued, None)
+        yield env.timeout(call.ring_s)
+        self.ringing -= 1
+        human = env.now
+        time_to_human_ms = self._ms(human) - self._ms(arrived)
+        in_queue_ms = self._ms(human) - self._ms(queued)
+        self.lists.apply(
+            records.human_reached(
+                self.keys,
+                uniqueid=str(call.cid),
+                record={},
+                queue=QUEUE,
+                human_ms=self._ms(human),
+                time_to_human_ms=time_to_human_ms,
+                in_queue_ms=in_queue_ms,
+                ttl_s=86400,
+                events_maxlen=1000,
+            )
+        )
+        yield env.timeout(call.talk_s)
+        env.process(self._release(agent, wrapup=True))
+        return self._close(call, decision, p_within, arrived, queued, human)
+
+    def _decide(self, call: Call, now_ms: int) -> tuple[Decision, float | None]:
+        """The real rules, in the order the route applies them."""
+        entry = self.entries[call.number]
+        commitment_s = self.commitment_s
+        verdict = static_rules(
+            call.number,
+            entry,
+            weekday=0,
+            minute_of_day=600,
+            local_date=None,
+            holidays={},
+            closed_dates=frozenset(),
+            ivr_seen=False,
+            default_queue=QUEUE,
+            fail_tariff="free",
+            commitment_s=commitment_s,
+            france=FRANCE,
+        )
+        if verdict.decision is not None:
+            return verdict.decision, None
+        state = self.state()
+        policy = self.policy
+        prediction: Prediction | None
+        if policy.kind == "oracle":
+            keeps = call.cid in policy.chosen
+            prediction = Prediction(1.0 if keeps else 0.0, keeps, "oracle", 0)
+        elif policy.kind == "naive":
+            prediction = Prediction(1.0, True, "naive", 0)
+        elif state.ready > 0 or not policy.ready_rule:
+            recent = self.lists.lrange(self.keys.recent(QUEUE))
+            history = History.from_lists(
+                recent,
+                self.lists.lrange(records.ended_key(self.keys, QUEUE)),
+                self.lists.lrange(records.arrivals_key(self.keys, QUEUE)),
+                now_ms,
+                read_limit=READ,
+            )
+            waits = []
+            for item in recent:
+                human, tth, _ = item.split(":")
+                if int(human) >= now_ms - 15 * 60 * 1000:
+                    waits.append(int(tth))
+            prediction = predict(
+                state,
+                waits,
+                commitment_s=commitment_s,
+                confidence=policy.confidence,
+                history=history,
+            )
+        else:
+            prediction = None  # the route does not even ask: live_rules says no_agent_ready
+        p = prediction.p_within if prediction is not None else None
+        if not policy.ready_rule and state.ready <= 0 and prediction is not None:
+            # Without the ready-agent rule the prediction alone decides.
+            tariff = PREMIUM if prediction.keeps_promise else "free"
+            reason = "premium" if prediction.keeps_promise else "predicted_wait"
+            return Decision(
+                tariff,
+                reason,
+                queue=QUEUE,
+                rate=entry.rate,
+                announce=entry.announce,
+                commitment_s=commitment_s,
+                predicted=prediction,
+            ), p
+        decision = live_rules(
+            entry,
+            queue_state=state,
+            prediction=prediction if prediction is not None else Prediction(0.0, False, "none", 0),
+            store_ok=True,
+            fail_tariff="free",
+            commitment_s=commitment_s,
+            default_queue=QUEUE,
+        )
+        return decision, p
+
+    def _close(
+        self,
+        call: Call,
+        decision: Decision,
+        p_within: float | None,
+        arrived: float,
+        queued: float | None,
+        human: float | None,
+    ) -> None:
+        now = self.env.now
+        ending = ended(
+            arrived_ms=self._ms(arrived),
+            queued_ms=self._ms(queued) if queued is not None else None,
+            human_ms=self._ms(human) if human is not None else None,
+            ended_ms=self._ms(now),
+            decided_tariff=decision.tariff,
+            tariff=decision.tariff,
+            reason=decision.reason,
+            rate=decision.rate_text,
+            commitment_s=self.commitment_s,
+            short_abandon_s=SHORT_ABANDON_S,
+            service_level_s=SERVICE_LEVEL_S,
+        )
+        record = {
+            "ended_at": self._ms(now),
+            "outcome": ending.outcome,
+            "in_queue_ms": ending.in_queue_ms,
+            "talk_s": ending.talk_s,
+        }
+        self.lists.apply(
+            records.call_closed(
+                self.keys,
+                uniqueid=str(call.cid),
+                record=record,
+                queue=QUEUE,
+                arrived_ms=self._ms(arrived),
+                kpis={},
+                ttl_s=86400,
+                events_maxlen=1000,
+            )
+        )
+        self.outcomes.append(Outcome(call, decision, ending, p_within))
