@@ -39,7 +39,7 @@ PROG="build.sh"
 
 # The chroot must not inherit the host's pip/proxy settings (PIP_FIND_LINKS,
 # PIP_CERT ... point at host paths), so every command inside runs in a clean env.
-CHROOT_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+CHROOT_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
             DEBIAN_FRONTEND=noninteractive)
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }

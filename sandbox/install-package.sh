@@ -23,7 +23,7 @@ set -euo pipefail
 PROG="install-package.sh"
 DIR="${PH_SANDBOX_DIR:-/var/cache/premium-hotline/sandbox}"
 DIR="${DIR%/}"
-CHROOT_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+CHROOT_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
             PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1)
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }

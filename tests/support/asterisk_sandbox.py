@@ -33,6 +33,25 @@ Example::
 
 Asterisk runs as root inside the chroot and must *not* be given ``-U``/``-G``: it would drop
 its capabilities and then fail to read its own (asterisk-owned, mode 640) files.
+
+Behaviour of Asterisk 22.10 seen through this class (sandbox/selfcheck.py checks each one):
+
+* ``Answer()`` with no argument on a Local channel waits 500 ms for a first voice frame that
+  never comes (the test caller sends no audio) before the next priority; ``Answer(0)`` does not.
+* ``${STRFTIME(,,%s%3q)}`` is epoch milliseconds; ``${STRFTIME(,,%F %T.%3q)}`` a local time
+  with ms.  ``${EPOCH}`` is whole seconds, so ``STRFTIME(${EPOCH},,...%3q)`` gives ``.000``.
+* Queue's AGI argument runs on the caller's channel after the member answered and before the
+  bridge; MEMBERINTERFACE and DIALEDPEERNUMBER are not set yet there, QUEUEWAIT_MS is empty.
+* A hangup handler runs after the caller's CDR for the bridge (or the unanswered queue attempt)
+  is closed: ``CDR(userfield)`` set there lands in a *separate trailing CDR* of the same
+  uniqueid (lastapp Return, billsec 0), not in the bridged one.  Without any Dial/Queue the
+  channel has a single CDR and the value lands there.
+* An AGI in a hangup handler: GET/SET VARIABLE work; STREAM FILE and CHANNEL STATUS answer
+  ``511 Command Not Permitted on a dead channel or intercept routine``; no SIGHUP arrives.
+* AGI scripts inherit Asterisk's environment (see ``env=``) plus AST_CONFIG_DIR (this
+  session's etc dir), AST_AGI_DIR and the like.
+* AMI unique ids are checked by prefix: two ids where one is a prefix of the other fail with
+  "Channel Unique ID ... already in use" (call() picks safe ones).
 """
 
 from __future__ import annotations
@@ -256,6 +275,7 @@ class AsteriskSandbox:
         self.ami_user, self.ami_secret = "sandbox", uuid.uuid4().hex
         self.boot_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pgid: int | None = None  # Asterisk's process group (its own session)
         self._console = None
         self._installed: list[str] = []  # chroot paths outside the session dir to remove
         self._configured = False
@@ -367,7 +387,7 @@ class AsteriskSandbox:
             columns in cdr_rows(), after CDR_FIELDS.
         """
         self._prune_old_sessions()
-        for sub in ("etc", "log/cdr-custom", "run", "spool", "db", "cache", "moh"):
+        for sub in ("etc", "log", "run", "spool", "db", "cache", "moh"):
             self.host_path(f"{self.sdir}/{sub}").mkdir(parents=True, exist_ok=True)
         w = self._write_etc
         w("asterisk.conf", self._asterisk_conf())
@@ -485,15 +505,44 @@ class AsteriskSandbox:
             key=lambda p: p.stat().st_mtime,
         )
         for p in old[: max(0, len(old) - self.keep_sessions)]:
-            if not (p / "run" / "asterisk.ctl").exists():  # never prune a live session
+            if not self._session_alive(p):  # never prune a session whose Asterisk still runs
                 shutil.rmtree(p, ignore_errors=True)
+
+    @staticmethod
+    def _session_alive(session_dir: Path) -> bool:
+        """Does an Asterisk answer on that session's control socket?"""
+        ctl = session_dir / "run" / "asterisk.ctl"
+        if not ctl.exists():
+            return False
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(0.5)
+            try:
+                s.connect(str(ctl))
+            except (ConnectionRefusedError, FileNotFoundError):
+                return False  # a socket left by an Asterisk that was killed
+            except OSError:
+                return True  # e.g. path too long for AF_UNIX: do not risk it
+        return True
 
     # ------------------------------------------------------------------ process control
     def _chroot_cmd(self, *args: str, env: Mapping[str, str] | None = None) -> list[str]:
         # A clean environment: the host's PIP_*, proxies etc. mean nothing inside.
         extra = [f"{k}={v}" for k, v in (env or {}).items()]
-        base = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"]
+        path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        base = ["env", "-i", path, "HOME=/root", "LANG=C.UTF-8"]
         return [*base, *extra, "chroot", str(self.root), *args]
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 60.0, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the chroot (clean environment plus ``env``), capture its output.
+
+        E.g. ``pbx.run("premium-hotline", "stats")`` or ``pbx.run("python3", "-c", "...")``.
+        """
+        r = subprocess.run(self._chroot_cmd(*args, env=env), capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise SandboxError(f"{' '.join(args)!r} in the chroot failed (rc={r.returncode}): {r.stderr}")
+        return r
 
     @property
     def running(self) -> bool:
@@ -525,6 +574,7 @@ class AsteriskSandbox:
             start_new_session=True,
             preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
+        self._pgid = self._proc.pid
         deadline = t0 + timeout
         last = ""
         while True:
@@ -572,15 +622,18 @@ class AsteriskSandbox:
         self._cleanup_process()
 
     def _signal_group(self, sig: int) -> None:
+        if self._pgid is None:
+            return
         try:
-            os.killpg(self._proc.pid, sig)
+            os.killpg(self._pgid, sig)
         except ProcessLookupError:
             pass
 
     def _cleanup_process(self) -> None:
         # AGI scripts forked by Asterisk share its process group: kill any still running.
-        if self._proc is not None:
-            self._signal_group(signal.SIGKILL)
+        # Only once: later, that number may belong to some other process group.
+        self._signal_group(signal.SIGKILL)
+        self._pgid = None
         if self._console is not None:
             self._console.close()
             self._console = None
@@ -779,6 +832,17 @@ class AsteriskSandbox:
             if "!" in line:
                 rows.append(dict(zip(keys, line.split("!"), strict=False)))
         return rows
+
+    def wait_until(self, predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+        """Poll ``predicate()`` until it returns something truthy; return that value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise SandboxError(f"{what} not met within {timeout} s")
+            time.sleep(interval)
 
     def wait_idle(self, timeout: float = 30.0, interval: float = 0.2) -> None:
         """Wait until no channel is left (every call of the test has ended)."""
