@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 # Poisson tails and truncated sums below this are dropped: far below any promise_confidence.
-EPS = 1e-12
+EPS = 1e-10
 
 
 def erlang_b(servers: int, load: float) -> float:

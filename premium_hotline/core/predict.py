@@ -120,46 +120,55 @@ class History:
         """
         since = now_ms - RECENT_WINDOW_MS
         pre_queue: list[float] = []
-        queue_ms = 0
         for item in recent or ():
-            parts = _text(item).split(":")
-            if len(parts) < 3 or not _fits(parts[0], since):
-                continue
-            tth, inq = _int(parts[1]), _int(parts[2])
-            if tth is not None and inq is not None:
-                pre_queue.append(max(0, tth - inq) / 1000)
+            try:
+                human, tth, inq = _text(item).split(":", 2)
+                if int(human) >= since:
+                    pre_queue.append(max(0, int(tth) - int(inq)) / 1000)
+            except ValueError:
+                continue  # malformed: skipped
         talks: list[float] = []
         abandons = 0
+        queue_ms = 0
         for item in ended or ():
-            parts = _text(item).split(":")
-            if len(parts) < 4 or not _fits(parts[0], since):
+            try:
+                stamp, outcome, inq, talk = _text(item).split(":", 3)
+                if int(stamp) < since:
+                    continue
+                waited = int(inq) if inq else 0
+                talked = int(talk) if talk else 0
+            except ValueError:
                 continue
-            inq = _int(parts[2]) or 0
-            queue_ms += inq
-            if parts[1] == ANSWERED:
-                talk = _int(parts[3])
-                if talk is not None and talk > 0:
-                    talks.append(float(talk))
-            elif parts[1] == ABANDONED and inq > 0:
+            queue_ms += waited
+            if outcome == ANSWERED:
+                if talked > 0:
+                    talks.append(float(talked))
+            elif outcome == ABANDONED and waited > 0:
                 abandons += 1
         rate = None
         free = 0
         counted = 0
         in_message = 0
         oldest = now_ms
-        items = list(arrivals or ())
+        items = arrivals or ()
         # Premium callers who arrived less than a price message ago are hearing it now: invisible
         # in QUEUE_WAITING_COUNT, they join the queue ahead of this caller.
         message_since = now_ms - 1000 * cls(pre_queue_s=pre_queue).pre_queue()
+        window_start = now_ms - ARRIVAL_WINDOW_MS
         for item in items:
             stamp, _, tariff = _text(item).partition(":")
-            at = _int(stamp)
-            if at is None or at < now_ms - ARRIVAL_WINDOW_MS or at > now_ms:
+            try:
+                at = int(stamp)
+            except ValueError:
+                continue
+            if at < window_start or at > now_ms:
                 continue
             counted += 1
             oldest = min(oldest, at)
-            free += tariff == "f"
-            in_message += tariff == "p" and at > message_since
+            if tariff == "f":
+                free += 1
+            elif tariff == "p" and at > message_since:
+                in_message += 1
         if items:
             # A full read may not reach back to the window's start: the span it covers is the window.
             span_ms = now_ms - oldest if len(items) >= read_limit and counted > 1 else ARRIVAL_WINDOW_MS
@@ -291,10 +300,10 @@ def p_within(
 
     spread_up = lam * pre_queue_s
     spread_down = death(start) * pre_queue_s
-    hi = start + math.ceil(spread_up + 6.0 * math.sqrt(spread_up) + 2.0)
+    hi = start + math.ceil(spread_up + 5.0 * math.sqrt(spread_up) + 1.0)
     if hi < servers:
         return 1.0  # an agent stays free whatever happens during the price message
-    lo = max(0, start - math.ceil(spread_down + 6.0 * math.sqrt(spread_down) + 2.0))
+    lo = max(0, start - math.ceil(spread_down + 5.0 * math.sqrt(spread_down) + 1.0))
     at_entry = _transient(start - lo, hi - lo, lambda i: death(lo + i), lam, pre_queue_s)
     ahead_max = hi - servers
     reach = erlang.reach_within(servers, mu, theta, ahead_max, budget_s)
@@ -321,6 +330,8 @@ def _transient(start: int, top: int, death, lam: float, t: float) -> list[float]
     up = [lam / rate] * top + [0.0]
     down = [0.0] + [d / rate for d in deaths[1:]]
     stay = [1.0 - u - d for u, d in zip(up, down, strict=True)]
+    up_from = [0.0, *up[:-1]]  # probability that state i-1 moves up into i
+    down_from = [*down[1:], 0.0]  # probability that state i+1 moves down into i
     first, weights = erlang.poisson_weights(rate * t)
     vec = [0.0] * (top + 1)
     vec[start] = 1.0
@@ -329,9 +340,13 @@ def _transient(start: int, top: int, death, lam: float, t: float) -> list[float]
         if k >= first:
             w = weights[k - first]
             out = [o + w * v for o, v in zip(out, vec, strict=True)]
-        moved_up = [0.0, *(v * u for v, u in zip(vec[:-1], up[:-1], strict=True))]
-        moved_down = [*(v * d for v, d in zip(vec[1:], down[1:], strict=True)), 0.0]
-        vec = [v * s + a + b for v, s, a, b in zip(vec, stay, moved_up, moved_down, strict=True)]
+        # One uniformized step: stay, one birth from below, or one death from above.
+        below = [0.0, *vec[:-1]]
+        above = [*vec[1:], 0.0]
+        vec = [
+            v * s + b * u + a * d
+            for v, s, b, u, a, d in zip(vec, stay, below, up_from, above, down_from, strict=True)
+        ]
     out[top] += max(0.0, 1.0 - sum(out))
     return out
 
@@ -369,16 +384,6 @@ def _tail_share(waits: list[int], budget_ms: int, state: QueueState) -> float:
 
 
 def _text(item) -> str:
+    if isinstance(item, str):
+        return item
     return item.decode("ascii", "replace") if isinstance(item, bytes) else str(item)
-
-
-def _int(text: str) -> int | None:
-    text = text.strip()
-    if not text or not text.lstrip("-").isdigit():
-        return None
-    return int(text)
-
-
-def _fits(stamp: str, since_ms: int) -> bool:
-    at = _int(stamp)
-    return at is not None and at >= since_ms
