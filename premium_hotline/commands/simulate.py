@@ -42,6 +42,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-oracle", action="store_true", help="skip the clairvoyant bound (3 more runs)")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of the table")
     parser.add_argument(
+        "--calibration",
+        action="store_true",
+        help="instead of the table: predicted probability vs promises actually kept, per scenario",
+    )
+    parser.add_argument(
         "--replay",
         action="store_true",
         help="write one scenario's calls as a JSON-lines schedule for the demo instead",
@@ -80,6 +85,21 @@ def main(argv: list[str]) -> int:
         print(f"premium-hotline simulate: {exc}; install the `sim` extra (simpy)", file=sys.stderr)
         return 2
     began = time.perf_counter()
+    if args.calibration:
+        from ..sim.report import calibration
+
+        print("| scenario | predicted p | calls | kept |\n|---|---|---:|---:|")
+        for name in names:
+            for low, high, calls, kept in calibration(
+                SCENARIOS[name],
+                seed=args.seed,
+                days=args.days,
+                start_h=args.start,
+                hours=args.hours,
+                commitment_s=args.commitment,
+            ):
+                print(f"| {name} | {low:.2f} to {high:.2f} | {calls} | {kept:.1%} |")
+        return 0
     rows = []
     for name in names:
         rows += run_scenario(

@@ -157,3 +157,34 @@ def table(rows: list[Row]) -> str:
             f"| {r.abandon_share:.1%} | {r.asa_s:.1f} | {r.tth_p95_s:.0f} | {r.revenue:.2f} |"
         )
     return "\n".join(lines)
+
+
+def calibration(
+    scenario: Scenario,
+    *,
+    seed: int = 1,
+    days: int = 1,
+    start_h: float = DAY_START_H,
+    hours: float = DAY_HOURS,
+    commitment_s: int = 60,
+    edges: tuple[float, ...] = (0.0, 0.5, 0.8, 0.9, 0.95, 1.0),
+) -> list[tuple[float, float, int, float]]:
+    """Is the predicted probability right? Every eligible caller is made premium (so every
+    prediction is put to the test) and callers are grouped by their predicted probability:
+    (low, high, calls, share that kept the promise) per group."""
+    start_s = (start_h - DAY_START_H) * 3600
+    end_s = start_s + hours * 3600
+    plan = scenario.staffing_plan(start_s, end_s)
+    policy = Policy("predictor", "all premium", confidence=0.0, ready_rule=False)
+    groups = [[0, 0] for _ in edges[:-1]]
+    for day in range(days):
+        calls = generate_calls(scenario, seed * 1000 + day, start_s, end_s, first_id=day * 1_000_000)
+        if not calls:
+            continue
+        for o in Day(scenario, calls, plan, policy, commitment_s=commitment_s).run():
+            if o.p_within is None or o.ending.outcome == "short_abandon":
+                continue
+            i = next(i for i in range(len(groups)) if o.p_within < edges[i + 1] or i == len(groups) - 1)
+            groups[i][0] += 1
+            groups[i][1] += o.kept
+    return [(edges[i], edges[i + 1], n, kept / n if n else 0.0) for i, (n, kept) in enumerate(groups)]

@@ -87,3 +87,9 @@ def test_replay_schedule_is_json_lines(capsys):
         assert set(c) == {"kind", "id", "at_s", "number", "patience_s", "message_s", "ring_s", "talk_s"}
         assert c["ring_s"] > 0 and c["talk_s"] > 0 and 0 < c["message_s"] <= head["message_s"]
     assert schedule(SCENARIOS["peak"], start_h=10, minutes=3) == lines
+
+
+def test_calibration_groups_every_prediction(capsys):
+    assert cli_main(["simulate", "--calibration", "--scenario", "calm", "--days", "1", "--hours", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| calm |")]
+    assert len(rows) == 5
