@@ -147,13 +147,14 @@ def run_scenario(
 def table(rows: list[Row]) -> str:
     """The comparison as a Markdown table."""
     head = (
-        "| scenario | policy | premium share | promises kept | abandonment | ASA s "
+        "| scenario | policy | premium share | promises kept | kept premium share | abandonment | ASA s "
         "| premium p95 to human s | revenue EUR/day |"
     )
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
             f"| {r.scenario} | {r.label} | {r.premium_share:.1%} | {r.kept_share:.1%} "
+            f"| {r.kept / r.eligible if r.eligible else 0.0:.1%} "
             f"| {r.abandon_share:.1%} | {r.asa_s:.1f} | {r.tth_p95_s:.0f} | {r.revenue:.2f} |"
         )
     return "\n".join(lines)
