@@ -28,7 +28,7 @@ import os
 
 from ..log import Log
 from .backend import Store
-from .resp import RedisUnavailable, RedisURL, RespError, encode
+from .resp import RedisUnavailable, RedisURL, RespError
 
 DEFAULT_POOL_SIZE = 32
 
@@ -40,7 +40,9 @@ class _Incomplete(Exception):
 def parse_reply(buf: bytes, pos: int) -> tuple[object, int]:
     """One RESP2 reply from `buf` at `pos`: (reply, position after it); raises _Incomplete.
 
-    Decodes exactly as RespConnection._read_reply does, so both transports agree.
+    Decodes exactly as RespConnection._read_reply does, so both transports agree. Arrays of
+    bulk strings (LRANGE: hundreds of items per call) take an inlined path: this parser runs
+    for every reply of every call and is one of the server's top costs per call.
     """
     end = buf.find(b"\r\n", pos)
     if end < 0:
@@ -66,12 +68,46 @@ def parse_reply(buf: bytes, pos: int) -> tuple[object, int]:
         count = int(rest)
         if count < 0:
             return None, pos
-        items = []
+        items: list = []
+        append = items.append
+        length = len(buf)
+        find = buf.find
         for _ in range(count):
-            item, pos = parse_reply(buf, pos)
-            items.append(item)
+            if pos >= length:
+                raise _Incomplete
+            if buf[pos] != 36:
+                item, pos = parse_reply(buf, pos)
+                append(item)
+                continue
+            end = find(b"\r\n", pos)
+            if end < 0:
+                raise _Incomplete
+            size = int(buf[pos + 1 : end])
+            pos = end + 2
+            if size < 0:
+                append(None)
+                continue
+            stop = pos + size
+            if length < stop + 2:
+                raise _Incomplete
+            append(buf[pos:stop].decode("utf-8", "replace"))
+            pos = stop + 2
         return items, pos
-    raise RedisUnavailable(f"unexpected reply from Redis: {buf[pos - len(rest) - 3 : end][:40]!r}")
+    raise RedisUnavailable(f"unexpected reply from Redis: {bytes(buf[pos - len(rest) - 3 : end])[:40]!r}")
+
+
+def encode_pipeline(commands: list[list]) -> bytes:
+    """The RESP encoding of several commands, byte for byte what resp.encode gives each one."""
+    out: list[bytes] = []
+    append = out.append
+    for command in commands:
+        append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
+            append(b"$%d\r\n" % len(data))
+            append(data)
+            append(b"\r\n")
+    return b"".join(out)
 
 
 class _Connection:
@@ -134,7 +170,7 @@ class RespPool:
         self._closed = False
 
     async def pipeline(self, commands: list[list]) -> list:
-        payload = b"".join([encode(command) for command in commands])
+        payload = encode_pipeline(commands)
         conn = await self._acquire()
         healthy = False
         try:
@@ -226,9 +262,7 @@ class RespPool:
                         ssl = _ssl.create_default_context(
                             cafile=os.environ.get("PREMIUM_HOTLINE_REDIS_CA") or None
                         )
-                    reader, writer = await asyncio.open_connection(
-                        url.host, url.port, ssl=ssl, limit=1 << 20
-                    )
+                    reader, writer = await asyncio.open_connection(url.host, url.port, ssl=ssl, limit=1 << 20)
                 conn = _Connection(reader, writer)
                 hello = []
                 if url.password is not None:
@@ -238,7 +272,7 @@ class RespPool:
                 if url.db:
                     hello.append(["SELECT", url.db])
                 if hello:
-                    for reply in await conn.exchange(b"".join(encode(c) for c in hello), len(hello)):
+                    for reply in await conn.exchange(encode_pipeline(hello), len(hello)):
                         if isinstance(reply, RespError):
                             conn.close()
                             raise RedisUnavailable(f"Redis refused the connection setup: {reply}")
@@ -408,4 +442,4 @@ def make_store(general, log: Log, client: str = "resp", pool_size: int = DEFAULT
     return AsyncStore(general, log, pool_size)
 
 
-__all__ = ["AsyncStore", "RedisPyStore", "RespPool", "make_store", "parse_reply"]
+__all__ = ["AsyncStore", "RedisPyStore", "RespPool", "encode_pipeline", "make_store", "parse_reply"]

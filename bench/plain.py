@@ -1,0 +1,191 @@
+"""Plain AGI start-up: a cold `decide_tariff.py` per call, against `python -c pass`.
+
+Each run is what Asterisk does for `AGI(decide_tariff.py,0899123456)`: spawn the script, write
+the `agi_*` block, answer its commands, and wait until the dialplan may go on, that is until
+the process it started has exited and its stdout is closed. `python -c pass` is timed from spawn
+to exit. Runs of the three kinds are interleaved so that a burst of load elsewhere on the
+machine hits them alike; medians are reported.
+
+Two layouts are timed, because they differ at interpreter start-up, before any of our code:
+- `dev venv`: the project's .venv, where the package is an editable install; every Python
+  started there, `-c pass` included, runs setuptools' editable finder from a .pth file;
+- `deployed`: a bare venv whose site-packages holds a plain path to the package and to the
+  dependencies, as after `pip install premium-hotline` from a wheel (the PBX case).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+from bench.driver import CHANNEL, answer_get
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_LINES = {
+    "agi_request": "decide_tariff.py",
+    "agi_channel": "Local/100@hotline-00000001;2",
+    "agi_language": "en",
+    "agi_type": "Local",
+    "agi_uniqueid": "{uid}",
+    "agi_version": "22.0.0",
+    "agi_callerid": "0612345678",
+    "agi_calleridname": "Jean Dupont",
+    "agi_callingpres": "0",
+    "agi_callingani2": "0",
+    "agi_callington": "0",
+    "agi_callingtns": "0",
+    "agi_dnid": "unknown",
+    "agi_rdnis": "unknown",
+    "agi_context": "premium-hotline",
+    "agi_extension": "0899123456",
+    "agi_priority": "2",
+    "agi_enhanced": "0.0",
+    "agi_accountcode": "",
+    "agi_threadid": "1",
+    "agi_arg_1": "0899123456",
+}
+assert CHANNEL  # the same channel values as the FastAGI driver
+
+
+def env_block(uid: str) -> bytes:
+    return "".join(f"{k}: {v.format(uid=uid)}\n" for k, v in ENV_LINES.items()).encode() + b"\n"
+
+
+def run_agi(python: str, script: str, uid: str, environ: dict) -> tuple[float, int]:
+    """Seconds until Asterisk could go on; and the number of SET VARIABLEs answered."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [python, script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=environ,
+    )
+    proc.stdin.write(env_block(uid))
+    proc.stdin.flush()
+    fd = proc.stdout.fileno()
+    buffer = b""
+    sets = 0
+    deadline = start + 20
+    while True:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.perf_counter()))
+        if not ready:
+            proc.kill()
+            raise TimeoutError(f"{script} did not finish")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.startswith(b"SET VARIABLE"):
+                sets += 1
+                reply = b"200 result=1\n"
+            elif line.startswith(b"GET FULL VARIABLE"):
+                reply = answer_get(line)
+            else:
+                reply = b"510 Invalid or unknown command\n"
+            try:
+                proc.stdin.write(reply)
+                proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+    proc.wait()
+    elapsed = time.perf_counter() - start
+    try:
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    proc.stdout.close()
+    return elapsed, sets
+
+
+def run_pass(python: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([python, "-c", "pass"], check=True)
+    return time.perf_counter() - start
+
+
+def deployed_python(workdir: str) -> str:
+    """A bare venv seeing the package and its dependencies through plain path entries."""
+    target = Path(workdir) / "deployed-venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(target)], check=True)
+    python = target / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    deps = sysconfig.get_paths()["purelib"]  # the running (dev) venv's site-packages
+    # A .pth in a site dir adds paths; .pth files inside those paths are not run, so the dev
+    # venv's editable finder stays out, as it would be after a wheel install.
+    Path(site, "premium_hotline_bench.pth").write_text(f"{deps}\n{ROOT}\n")
+    return str(python)
+
+
+def measure(layouts: dict[str, str], config: str, redis_url: str, runs: int) -> dict:
+    """{layout: {kind: [seconds...], ...}}, interleaved."""
+    environ = {**os.environ, "PREMIUM_HOTLINE_CONFIG": config, "BENCH_REDIS_URL": redis_url}
+    environ.pop("PYTHONPATH", None)
+    ours = str(ROOT / "agi_scripts" / "decide_tariff.py")
+    naive = str(ROOT / "bench" / "naive_decide.py")
+    results: dict[str, dict[str, list[float]]] = {
+        name: {"pass": [], "ours": [], "naive": []} for name in layouts
+    }
+    problems: list[str] = []
+    for python in layouts.values():  # warm the page cache and the .pyc files
+        run_pass(python)
+        run_agi(python, ours, "warm.0", environ)
+        run_agi(python, naive, "warm.1", environ)
+    for i in range(runs):
+        for layout, python in layouts.items():
+            results[layout]["pass"].append(run_pass(python))
+            elapsed, sets = run_agi(python, ours, f"plain.{layout}.{i}", environ)
+            results[layout]["ours"].append(elapsed)
+            if sets != 10:
+                problems.append(f"{layout} ours: {sets} SETs")
+            elapsed, sets = run_agi(python, naive, f"naive.{layout}.{i}", environ)
+            results[layout]["naive"].append(elapsed)
+            if sets != 10:
+                problems.append(f"{layout} naive: {sets} SETs")
+    return {"results": results, "problems": problems}
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def main() -> None:
+    """`python -m bench.plain`: this section alone, against a redis-server it starts."""
+    from bench.__main__ import bench_config, start_redis
+
+    with tempfile.TemporaryDirectory(prefix="ph-bench-") as workdir:
+        redis = start_redis()
+        try:
+            config = bench_config(workdir, redis.url)
+            layouts = {"dev venv": sys.executable, "deployed": deployed_python(workdir)}
+            out = measure(layouts, config, redis.url, int(sys.argv[1]) if len(sys.argv) > 1 else 15)
+        finally:
+            redis.cleanup()
+    for layout, kinds in out["results"].items():
+        base = median_ms(kinds["pass"])
+        print(
+            f"{layout:9s} pass {base:6.1f} ms  ours {median_ms(kinds['ours']):6.1f} ms "
+            f"({median_ms(kinds['ours']) / base:.2f}x)  naive {median_ms(kinds['naive']):6.1f} ms "
+            f"({median_ms(kinds['naive']) / base:.2f}x)"
+        )
+    for problem in out["problems"]:
+        print("problem:", problem)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Redis cost per call: round trips, commands, and bytes of memory per call record.
+
+Full calls (decide_tariff, agent_answered, call_ended, as Asterisk runs them on one channel)
+go through `premium-hotline serve`, whose pooled connections make redis-server's own counters
+exact: `total_reads_processed` counts request reads, one per pipeline (round trip), and
+`total_commands_processed` the commands. Memory is `used_memory` after the calls, minus before,
+once "the TTL has settled": the keys that expire within a day (the predictor's lists, the
+waiting set) are deleted, as time would delete them, leaving what stays for record_ttl_days: the
+call hash, the KPI minute and its counted set, and the event stream, which is capped at
+events_maxlen entries so its share per call ends when the cap is reached.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.support.agi_peer import ChannelModel, default_env
+from tests.support.fastagi_client import FastAgiServerProcess, run_fastagi
+
+READY = {
+    "QUEUE_MEMBER(support,ready)": "2",
+    "QUEUE_MEMBER(support,logged)": "3",
+    "QUEUE_WAITING_COUNT(support)": "0",
+}
+
+
+def full_call(port: int, uid: str, t0: int) -> None:
+    clock = {"now": t0}
+    channel = ChannelModel(functions=READY, clock_ms=lambda: clock["now"])
+    run_fastagi(port, "decide_tariff", default_env(uniqueid=uid), channel)
+    channel.variables.update(PH_QUEUED_MS=str(t0 + 12_000), MEMBERINTERFACE="Local/agent1@agents/n")
+    clock["now"] = t0 + 30_000
+    run_fastagi(port, "agent_answered", default_env(uniqueid=uid, agi_request="agent_answered"), channel)
+    clock["now"] = t0 + 150_000
+    channel.variables["QUEUESTATUS"] = ""
+    channel.dead = True
+    run_fastagi(port, "call_ended", default_env(uniqueid=uid, agi_request="call_ended"), channel)
+
+
+def _stats(client) -> dict:
+    info = client.info("stats")
+    return {k: int(info[k]) for k in ("total_reads_processed", "total_commands_processed")}
+
+
+def run(redis, config: str, calls: int) -> list[str]:
+    client = redis.client()
+    client.flushall()
+    t0 = (int(time.time() * 1000) // 60_000) * 60_000 - 600_000
+    with FastAgiServerProcess(config) as server:
+        full_call(server.port, "warm.0", t0)  # pools open, queues set and stream created
+        time.sleep(0.2)
+        per_route = {}
+        for route_calls in ("decide_tariff", "agent_answered", "call_ended"):
+            per_route[route_calls] = [0, 0]
+        base_mem = int(client.info("memory")["used_memory"])
+        before = _stats(client)
+        for i in range(calls):
+            full_call(server.port, f"1700000000.{i}", t0 + i * 100)
+        time.sleep(0.3)
+        after = _stats(client)
+        # One decide alone, for its own count.
+        single0 = _stats(client)
+        channel = ChannelModel(functions=READY, clock_ms=lambda: t0)
+        run_fastagi(server.port, "decide_tariff", default_env(uniqueid="single.0"), channel)
+        time.sleep(0.2)
+        single1 = _stats(client)
+    # The stats calls themselves are one read and one command each.
+    trips = (after["total_reads_processed"] - before["total_reads_processed"] - 1) / calls
+    commands = (after["total_commands_processed"] - before["total_commands_processed"] - 1) / calls
+    decide_trips = single1["total_reads_processed"] - single0["total_reads_processed"] - 1
+    decide_cmds = single1["total_commands_processed"] - single0["total_commands_processed"] - 1
+    client.delete("ph:call:{single.0}")
+    live_mem = int(client.info("memory")["used_memory"])
+    expiring = [key for key in client.scan_iter(count=5000) if 0 <= client.ttl(key) <= 86_400]
+    if expiring:
+        client.delete(*expiring)
+    settled = int(client.info("memory")["used_memory"])
+    call_hash = [
+        client.memory_usage(f"ph:call:{{1700000000.{i}}}") or 0 for i in range(0, calls, max(1, calls // 50))
+    ]
+    stream = client.memory_usage("ph:events") or 0
+    stream_len = client.xlen("ph:events")
+    client.close()
+    hash_avg = sum(call_hash) / len(call_hash)
+    per_entry = stream / stream_len if stream_len else 0
+    return [
+        f"Redis cost, {calls} full calls (decide_tariff + agent_answered + call_ended) through the server",
+        "",
+        f"round trips per full call   {trips:6.2f}   (decide_tariff alone: {decide_trips}, "
+        f"with {decide_cmds} commands)",
+        f"commands per full call      {commands:6.2f}",
+        f"memory per call, live       {(live_mem - base_mem) / calls:8.0f} B  (every key, before any TTL)",
+        f"memory per call, settled    {(settled - base_mem) / calls:8.0f} B  (kept for record_ttl_days)",
+        f"  of which the call hash    {hash_avg:8.0f} B  (MEMORY USAGE, mean)",
+        f"  event stream per entry    {per_entry:8.0f} B  x3 per call, until events_maxlen entries",
+        f"expiring keys deleted       {len(expiring)}",
+    ]
