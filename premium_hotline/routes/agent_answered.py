@@ -11,8 +11,9 @@ the member answered and before this script even starts. Without it (a custom dia
 Asterisk clock read here is used, late by the script's start-up time.
 
 A premium caller who reached the person later than the commitment is downgraded now
-(PH_TARIFF=free, PH_REASON=commitment_broken), so the CDR carries the right tariff even if
-nothing else runs.
+(PH_TARIFF=free, PH_REASON=commitment_broken). CDR(userfield) is set here, before the bridge,
+because that is the value the bridged CDR keeps: what the hang-up handler sets lands only in a
+trailing CDR record of the same uniqueid (Asterisk 12+ CDR semantics).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Redis: key names, per-route batches, the plain-script RESP client, the spool and its replay."""
