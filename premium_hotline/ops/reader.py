@@ -8,7 +8,7 @@ as empty hashes and cost nothing else.
 
 from __future__ import annotations
 
-from ..core.kpi import Tally, add_by_tariff, parse_minute
+from ..core.kpi import Tally, accumulate, add_by_tariff, parse_minute
 from ..store.keys import Keys, minute_stamp
 from .window import Window
 
@@ -23,25 +23,29 @@ def list_queues(client, keys: Keys, only: list[str] | None = None) -> list[str]:
     return sorted(client.smembers(keys.queues()))
 
 
+def _minute_hashes(client, keys: Keys, queue: str, window: Window):
+    """(minute_ms, fields) for each minute of the window that holds data, one queue."""
+    minutes = window.minutes()
+    stamps = [minute_stamp(minute) for minute in minutes]
+    for start in range(0, len(stamps), PIPELINE_CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for stamp in stamps[start : start + PIPELINE_CHUNK]:
+            pipe.hgetall(keys.kpi_minute_at(queue, stamp))
+        for offset, fields in enumerate(pipe.execute()):
+            if fields:
+                yield minutes[start + offset], fields
+
+
 def read_minutes(
     client, keys: Keys, queues: list[str], window: Window
 ) -> dict[str, dict[int, dict[str, Tally]]]:
     """{queue: {minute_ms: {tariff: Tally}}} for the minutes of `window` that hold data."""
-    minutes = window.minutes()
-    stamps = [minute_stamp(minute) for minute in minutes]
-    out: dict[str, dict[int, dict[str, Tally]]] = {}
-    for queue in queues:
-        per_minute: dict[int, dict[str, Tally]] = {}
-        for start in range(0, len(stamps), PIPELINE_CHUNK):
-            pipe = client.pipeline(transaction=False)
-            chunk = stamps[start : start + PIPELINE_CHUNK]
-            for stamp in chunk:
-                pipe.hgetall(keys.kpi_minute_at(queue, stamp))
-            for offset, fields in enumerate(pipe.execute()):
-                if fields:
-                    per_minute[minutes[start + offset]] = parse_minute(fields)
-        out[queue] = per_minute
-    return out
+    return {
+        queue: {
+            minute: parse_minute(fields) for minute, fields in _minute_hashes(client, keys, queue, window)
+        }
+        for queue in queues
+    }
 
 
 def totals(per_minute: dict[int, dict[str, Tally]]) -> dict[str, Tally]:
@@ -53,8 +57,14 @@ def totals(per_minute: dict[int, dict[str, Tally]]) -> dict[str, Tally]:
 
 
 def read_window(client, keys: Keys, queues: list[str], window: Window) -> dict[str, dict[str, Tally]]:
-    """{queue: {tariff: Tally}} summed over the window."""
-    return {queue: totals(minutes) for queue, minutes in read_minutes(client, keys, queues, window).items()}
+    """{queue: {tariff: Tally}} summed over the window (one pass over the fields)."""
+    out: dict[str, dict[str, Tally]] = {}
+    for queue in queues:
+        total: dict[str, Tally] = {}
+        for _, fields in _minute_hashes(client, keys, queue, window):
+            accumulate(total, fields)
+        out[queue] = total
+    return out
 
 
 class Waiting:

@@ -282,3 +282,49 @@ def hand_count(records: list[dict], start_ms: int, end_ms: int, service_level_s:
             row["billable_s"] += int(record["billable_s"])
             row["amount_cents"] += round(float(record["amount"]) * 100)
     return out
+
+
+# ---- one shared data set per test session ------------------------------------------------
+
+
+class Dataset:
+    """A redis-server of its own holding the planned calls, driven once and then only read.
+
+    Its own server (not the `redis_url` fixture's, which other tests flush) so the stats,
+    exporter and Prometheus tests can share one set of real calls.
+    """
+
+    def __init__(self) -> None:
+        import atexit
+        import shutil
+        import tempfile
+
+        from tests.support.redis_server import RedisServer
+
+        self.dir = Path(tempfile.mkdtemp(prefix="ph-ops-"))
+        self.server = RedisServer().start()
+        atexit.register(self.server.cleanup)
+        atexit.register(shutil.rmtree, self.dir, True)
+        self.client = self.server.client()
+        self.now_ms = int(time.time() * 1000)
+        self.timezone = noon_timezone(self.now_ms)
+        self.config = write_ops_config(
+            self.dir / "ph.conf", self.server.url, self.timezone, self.dir / "spool"
+        )
+        self.plans = make_plans(self.now_ms)
+        drive_all(self.plans, self.config, self.client)
+        self.records = call_records(self.client)
+
+    def hand_count(self, start_ms: int = 0, end_ms: int = 2**62) -> dict:
+        return hand_count(self.records, start_ms, end_ms)
+
+
+_DATASET: Dataset | None = None
+
+
+def dataset() -> Dataset:
+    """The session's data set, driven on first use (about 10 s of real AGI runs)."""
+    global _DATASET
+    if _DATASET is None:
+        _DATASET = Dataset()
+    return _DATASET
