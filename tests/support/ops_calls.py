@@ -328,3 +328,83 @@ def dataset() -> Dataset:
     if _DATASET is None:
         _DATASET = Dataset()
     return _DATASET
+
+
+# ---- the exporter as a process ------------------------------------------------------------
+
+
+class Exporter:
+    """`premium-hotline exporter` on a free loopback port, as ops would run it."""
+
+    def __init__(self, config: str, *args: str) -> None:
+        import re
+        import select
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "premium_hotline.cli",
+                "exporter",
+                "-c",
+                config,
+                "--listen",
+                "127.0.0.1:0",
+                *args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        line = ""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
+            if ready:
+                line = self.proc.stderr.readline()
+                if "serving" in line or not line:
+                    break
+        match = re.search(r"http://([\d.]+):(\d+)/metrics", line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"the exporter did not start: {line!r}")
+        self.host, self.port = match.group(1), int(match.group(2))
+        self.url = f"http://{self.host}:{self.port}/metrics"
+
+    def scrape(self, timeout: float = 10) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(self.url, timeout=timeout) as response:
+            return response.read().decode()
+
+    def stop(self) -> int | None:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> Exporter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """{(sample name, labels): value} from an exposition text, parsed by prometheus-client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
