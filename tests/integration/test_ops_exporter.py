@@ -122,7 +122,7 @@ def test_metric_names_follow_prometheus_conventions(scraped):
 
 
 def test_every_metric_the_dashboard_queries_is_exported(scraped):
-    text, samples = scraped
+    _, samples = scraped
     names = {name for name, _ in samples}
     dashboard = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]

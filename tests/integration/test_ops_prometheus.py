@@ -49,7 +49,7 @@ class Prometheus:
             "  - job_name: premium-hotline\n"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
-        self.log = open(workdir / "prometheus.log", "w")  # noqa: SIM115 - closed in stop()
+        self.log = open(workdir / "prometheus.log", "w")  # closed in stop()
         self.proc = subprocess.Popen(
             [
                 binary,
@@ -187,10 +187,8 @@ def test_percentiles_through_prometheus_are_within_the_published_bound(data, pro
         # stays inside that bucket's edges.
         ordered = sorted(waits)
         at_rank = ordered[math.ceil(0.9 * len(ordered)) - 1] / 1000
-        (coarse,) = prometheus.by_labels(
-            f'histogram_quantile(0.9, sum by (le) (premium_hotline_time_to_human_seconds_bucket{{queue="{queue}",'
-            f'tariff="{tariff}"}}))',
-        ).values()
+        buckets = f'premium_hotline_time_to_human_seconds_bucket{{queue="{queue}", tariff="{tariff}"}}'
+        (coarse,) = prometheus.by_labels(f"histogram_quantile(0.9, sum by (le) ({buckets}))").values()
         upper = next(edge for edge in edges[1:] if at_rank < edge)
         lower = edges[edges.index(upper) - 1]
         assert lower <= coarse <= upper, (queue, tariff, at_rank, coarse)
