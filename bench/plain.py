@@ -9,8 +9,9 @@ machine hits them alike; medians are reported.
 Two layouts are timed, because they differ at interpreter start-up, before any of our code:
 - `dev venv`: the project's .venv, where the package is an editable install; every Python
   started there, `-c pass` included, runs setuptools' editable finder from a .pth file;
-- `deployed`: a bare venv whose site-packages holds a plain path to the package and to the
+- `deployed`: a bare venv holding a compiled copy of the package and a plain path to the
   dependencies, as after `pip install premium-hotline` from a wheel (the PBX case).
+In both, the processes run without PYTHONDONTWRITEBYTECODE, so .pyc files are used as on a PBX.
 """
 
 from __future__ import annotations
@@ -58,8 +59,15 @@ def env_block(uid: str) -> bytes:
     return "".join(f"{k}: {v.format(uid=uid)}\n" for k, v in ENV_LINES.items()).encode() + b"\n"
 
 
-def run_agi(python: str, script: str, uid: str, environ: dict) -> tuple[float, int]:
-    """Seconds until Asterisk could go on; and the number of SET VARIABLEs answered."""
+def _reap(proc: subprocess.Popen) -> float:
+    """Wait for the process; its CPU seconds (user + system), the child it forks not included."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_agi(python: str, script: str, uid: str, environ: dict) -> tuple[float, float, int]:
+    """Seconds until Asterisk could go on, CPU seconds of the process it started, SETs answered."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [python, script],
@@ -97,24 +105,33 @@ def run_agi(python: str, script: str, uid: str, environ: dict) -> tuple[float, i
                 proc.stdin.flush()
             except (BrokenPipeError, ValueError):
                 pass
-    proc.wait()
+    cpu = _reap(proc)
     elapsed = time.perf_counter() - start
     try:
         proc.stdin.close()
     except BrokenPipeError:
         pass
     proc.stdout.close()
-    return elapsed, sets
+    return elapsed, cpu, sets
 
 
-def run_pass(python: str) -> float:
+def run_pass(python: str) -> tuple[float, float]:
     start = time.perf_counter()
-    subprocess.run([python, "-c", "pass"], check=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen([python, "-c", "pass"])
+    cpu = _reap(proc)
+    return time.perf_counter() - start, cpu
 
 
 def deployed_python(workdir: str) -> str:
-    """A bare venv seeing the package and its dependencies through plain path entries."""
+    """A bare venv with a copy of the package, compiled, as a wheel install leaves it.
+
+    The dependencies (pyst2, redis, structlog) come from the dev venv through a path entry: a
+    .pth in a site dir adds paths, and .pth files inside those paths are not run, so the dev
+    venv's editable finder stays out. pip compiled their .pyc files when it installed them.
+    """
+    import compileall
+    import shutil
+
     target = Path(workdir) / "deployed-venv"
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(target)], check=True)
@@ -125,22 +142,30 @@ def deployed_python(workdir: str) -> str:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    deps = sysconfig.get_paths()["purelib"]  # the running (dev) venv's site-packages
-    # A .pth in a site dir adds paths; .pth files inside those paths are not run, so the dev
-    # venv's editable finder stays out, as it would be after a wheel install.
-    Path(site, "premium_hotline_bench.pth").write_text(f"{deps}\n{ROOT}\n")
+    shutil.copytree(
+        ROOT / "premium_hotline", Path(site, "premium_hotline"), ignore=shutil.ignore_patterns("__pycache__")
+    )
+    compileall.compile_dir(Path(site, "premium_hotline"), quiet=1)
+    Path(site, "premium_hotline_bench.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return str(python)
+
+
+def child_environ(config: str, redis_url: str) -> dict:
+    """The AGI process's environment: what Asterisk passes, not this shell's Python settings.
+    PYTHONDONTWRITEBYTECODE (set in some dev shells) would make every run compile our modules."""
+    environ = {**os.environ, "PREMIUM_HOTLINE_CONFIG": config, "BENCH_REDIS_URL": redis_url}
+    for name in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME"):
+        environ.pop(name, None)
+    return environ
 
 
 def measure(layouts: dict[str, str], config: str, redis_url: str, runs: int) -> dict:
     """{layout: {kind: [seconds...], ...}}, interleaved."""
-    environ = {**os.environ, "PREMIUM_HOTLINE_CONFIG": config, "BENCH_REDIS_URL": redis_url}
-    environ.pop("PYTHONPATH", None)
+    environ = child_environ(config, redis_url)
     ours = str(ROOT / "agi_scripts" / "decide_tariff.py")
     naive = str(ROOT / "bench" / "naive_decide.py")
-    results: dict[str, dict[str, list[float]]] = {
-        name: {"pass": [], "ours": [], "naive": []} for name in layouts
-    }
+    kinds = ("pass", "ours", "naive", "pass_cpu", "ours_cpu", "naive_cpu")
+    results: dict[str, dict[str, list[float]]] = {name: {kind: [] for kind in kinds} for name in layouts}
     problems: list[str] = []
     for python in layouts.values():  # warm the page cache and the .pyc files
         run_pass(python)
@@ -148,15 +173,16 @@ def measure(layouts: dict[str, str], config: str, redis_url: str, runs: int) -> 
         run_agi(python, naive, "warm.1", environ)
     for i in range(runs):
         for layout, python in layouts.items():
-            results[layout]["pass"].append(run_pass(python))
-            elapsed, sets = run_agi(python, ours, f"plain.{layout}.{i}", environ)
-            results[layout]["ours"].append(elapsed)
-            if sets != 10:
-                problems.append(f"{layout} ours: {sets} SETs")
-            elapsed, sets = run_agi(python, naive, f"naive.{layout}.{i}", environ)
-            results[layout]["naive"].append(elapsed)
-            if sets != 10:
-                problems.append(f"{layout} naive: {sets} SETs")
+            into = results[layout]
+            elapsed, cpu = run_pass(python)
+            into["pass"].append(elapsed)
+            into["pass_cpu"].append(cpu)
+            for kind, script in (("ours", ours), ("naive", naive)):
+                elapsed, cpu, sets = run_agi(python, script, f"{kind}.{layout}.{i}", environ)
+                into[kind].append(elapsed)
+                into[f"{kind}_cpu"].append(cpu)
+                if sets != 10:
+                    problems.append(f"{layout} {kind}: {sets} SETs")
     return {"results": results, "problems": problems}
 
 
@@ -177,12 +203,14 @@ def main() -> None:
         finally:
             redis.cleanup()
     for layout, kinds in out["results"].items():
-        base = median_ms(kinds["pass"])
-        print(
-            f"{layout:9s} pass {base:6.1f} ms  ours {median_ms(kinds['ours']):6.1f} ms "
-            f"({median_ms(kinds['ours']) / base:.2f}x)  naive {median_ms(kinds['naive']):6.1f} ms "
-            f"({median_ms(kinds['naive']) / base:.2f}x)"
-        )
+        for suffix, what in (("", "wall"), ("_cpu", "CPU ")):
+            base = median_ms(kinds["pass" + suffix])
+            ours = median_ms(kinds["ours" + suffix])
+            naive = median_ms(kinds["naive" + suffix])
+            print(
+                f"{layout:9s} {what} pass {base:6.1f} ms  ours {ours:6.1f} ms ({ours / base:.2f}x)  "
+                f"naive {naive:6.1f} ms ({naive / base:.2f}x)"
+            )
     for problem in out["problems"]:
         print("problem:", problem)
 

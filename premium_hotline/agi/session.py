@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import os
 
-from asterisk.agi import AGI, AGISIGHUPHangup
+from .protocol import AgiHangup, Reply, format_command, pyst2, quote, read_reply
 
-from .protocol import AgiHangup, Reply, format_command, quote, read_reply
+AGI = pyst2.AGI
+AGISIGHUPHangup = pyst2.AGISIGHUPHangup
 
 
 class _Quiet:
