@@ -156,6 +156,16 @@ def draw(
         label=f"SL threshold {service_level}s",
     )
     dist.set_xlim(0, limit)
+    dist.set_ylim(bottom=0, top=max(dist.get_ylim()[1], 0.05))
+    if not any(t.tth for t in tariffs.values()):
+        dist.text(
+            0.5,
+            0.5,
+            "no answered call in this window",
+            ha="center",
+            transform=dist.transAxes,
+            color="#6b7280",
+        )
     dist.set_title(f"Time to reach a person (share of answered calls per {width:g} s)")
     dist.set_xlabel("seconds from arrival to the agent's answer (last bar: and beyond)")
     dist.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -168,7 +178,7 @@ def draw(
         xs, ys = _within_curve(tariffs[tariff], limit)
         share = within_share(tariffs[tariff], commitment)
         cum.plot(
-            xs, ys, color=colors[tariff], linewidth=2, label=f"{tariff}: ≈{share:.0%} within the commitment"
+            xs, ys, color=colors[tariff], linewidth=2, label=f"{tariff}: ≈{share:.1%} within the commitment"
         )
     cum.axvline(
         commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=f"commitment {commitment}s"
@@ -226,7 +236,19 @@ def draw(
     asa.axhline(
         commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1, label=f"commitment {commitment}s"
     )
-    asa.set_ylim(bottom=0)
+    # Headroom above the data and the commitment line for the legend, which sits at the top.
+    highest = max(
+        [commitment]
+        + [
+            p[t][k]
+            for p in points
+            for t in kpi.TARIFFS
+            for k in ("asa_s", "tth_mean_s")
+            if p[t][k] is not None
+        ]
+    )
+    asa.set_ylim(0, highest * 1.45)
+    volume.set_ylim(0, max([p[kpi.ALL]["offered"] for p in points] + [1]) * 1.45)
     asa.set_ylabel("seconds")
     asa.set_title(f"ASA (queue and ring) and mean time to a person, per {interval_min} minutes of arrival")
     handles, labels = asa.get_legend_handles_labels()

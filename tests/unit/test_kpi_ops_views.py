@@ -137,3 +137,17 @@ def test_stats_table_has_a_row_per_queue_and_tariff_and_dashes_for_undefined_fig
     assert free[7] == "100.0%"
     assert free[8] == "-"  # no answered call: no ASA
     assert "waiting now: support 1 (longest 75.0s)" in text
+
+
+def test_chart_intervals_sum_their_minutes_exactly_and_cover_the_window():
+    from premium_hotline.ops.charts import series, within_share
+
+    span = window.resolve(since="14:00", until="14:30", tz=PARIS, now_ms=NOW)
+    minute = {"offered:free": "1", "answered:free": "1", "tth_h:free:40": "1", "inq_sum_ms:free": "2000"}
+    per_minute = {m: kpi.parse_minute(minute) for m in span.minutes()}
+    points = series(per_minute, span, 15)
+    assert [p["start_ms"] for p in points] == [span.start_ms, span.start_ms + 15 * 60_000]
+    assert [p["all"]["offered"] for p in points] == [15, 15]
+    assert points[0]["free"]["asa_s"] == 2.0
+    tally = kpi.Tally(tth={histogram.bucket(5_000): 3, histogram.bucket(70_000): 1})
+    assert within_share(tally, 60) == 0.75
