@@ -87,14 +87,30 @@ def read_waiting(client, keys: Keys, queues: list[str], now_ms: int) -> dict[str
     """Calls waiting now per queue, from the `ph:waiting:{queue}` sorted sets (score = arrival).
 
     Entries older than a day are calls whose hang-up was never recorded (the writer prunes them
-    at the next arrival); they are not counted here either.
+    at the next arrival); they are not counted. Each remaining entry is checked against its call
+    hash: one that already has `human_at` or `outcome` is over (its ZREM was lost, or landed
+    before a late ZADD from the arrival's detached writer), and must not show as a phantom
+    caller waiting for hours on a wallboard. Waiting sets are small, so this is one more round
+    trip of a few HMGETs.
     """
     since = now_ms - DAY_MS
-    out: dict[str, Waiting] = {}
+    pipe = client.pipeline(transaction=False)
     for queue in queues:
+        pipe.zrangebyscore(keys.waiting(queue), since, "+inf", withscores=True)
+    entries = dict(zip(queues, pipe.execute(), strict=True))
+    candidates = [(queue, uid, int(score)) for queue in queues for uid, score in entries[queue]]
+    over: list = []
+    if candidates:
         pipe = client.pipeline(transaction=False)
-        pipe.zcount(keys.waiting(queue), since, "+inf")
-        pipe.zrangebyscore(keys.waiting(queue), since, "+inf", start=0, num=1, withscores=True)
-        count, oldest = pipe.execute()
-        out[queue] = Waiting(int(count), int(oldest[0][1]) if oldest else None)
+        for _, uid, _ in candidates:
+            pipe.hmget(keys.call(uid), "human_at", "outcome")
+        over = [any(fields) for fields in pipe.execute()]
+    out = {queue: Waiting(0, None) for queue in queues}
+    for (queue, _, arrived), done in zip(candidates, over, strict=True):
+        if done:
+            continue
+        waiting = out[queue]
+        waiting.count += 1
+        if waiting.oldest_ms is None or arrived < waiting.oldest_ms:
+            waiting.oldest_ms = arrived
     return out

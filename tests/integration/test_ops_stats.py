@@ -246,3 +246,24 @@ def test_stats_reads_a_redis_cluster_because_a_queue_keys_share_one_hash_slot(tm
         assert_agrees_with_hand_count(stats_json(str(config)), data.hand_count())
     finally:
         server.cleanup()
+
+
+def test_a_call_left_in_the_waiting_set_after_it_ended_is_not_shown_as_waiting(redis_url, tmp_path):
+    """The arrival's detached writer can land its ZADD after the hang-up's ZREM: the call hash
+    says the call is over, so `stats` does not show a phantom caller waiting for hours."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    config = ops_calls.write_ops_config(tmp_path / "ph.conf", redis_url, "UTC", tmp_path / "spool")
+    now_ms = int(time.time() * 1000)
+    over = ops_calls.Plan(
+        "1790000000.70", "0899123456", now_ms - 600_000, now_ms - 590_000, None, now_ms - 500_000
+    )
+    still = ops_calls.Plan("1790000000.71", "0899123456", now_ms - 30_000, now_ms - 20_000, None, None)
+    for plan in (over, still):
+        ops_calls.drive(plan, config, client)
+    client.zadd("ph:waiting:{support}", {over.uid: over.arrived})  # the late ZADD
+    report = stats_json(config)
+    assert report["queues"]["support"]["waiting"]["count"] == 1
+    assert report["queues"]["support"]["waiting"]["longest_wait_s"] < 60
+    client.close()
