@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(importlib.import_module(module), function)(argv[1:]) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `premium-hotline stats | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 141
 
 
 if __name__ == "__main__":
