@@ -99,7 +99,7 @@ AGENT_DIALPLAN = "[demo-agents]\n" + "".join(
 
 
 class Arrival:
-    __slots__ = ("at", "number", "agent_delay", "talk", "patience")
+    __slots__ = ("agent_delay", "at", "number", "patience", "talk")
 
     def __init__(self, at: float, number: str, agent_delay: float, talk: float, patience: float) -> None:
         self.at = at
@@ -292,9 +292,8 @@ def run(args: argparse.Namespace) -> int:
             hand_key = {"commitments_broken": "breached"}.get(key, key)
             same = totals.get(key) == hand[hand_key]
             ok &= same
-            print(
-                f"  {key:>20}: stats {totals.get(key)}  hand count {hand[hand_key]}  {'OK' if same else 'MISMATCH'}"
-            )
+            verdict = "OK" if same else "MISMATCH"
+            print(f"  {key:>20}: stats {totals.get(key)}  hand count {hand[hand_key]}  {verdict}")
     except (ValueError, KeyError) as exc:
         print(f"  could not read stats --json: {exc}: {figures.stderr[:300]}")
         ok = False

@@ -21,10 +21,22 @@ COMMANDS = {
     "replay": ("premium_hotline.commands.replay:main", "send writes spooled during a Redis outage to Redis"),
     "agi": ("premium_hotline.commands.agi:main", "run one AGI route on stdin/stdout (what the scripts do)"),
     "simulate": ("premium_hotline.commands.simulate:main", "compare tariff policies on simulated traffic"),
-    "serve": ("premium_hotline.server.app:main", "FastAGI server for every route (agi://127.0.0.1:4573/ROUTE)"),
-    "stats": ("premium_hotline.commands.stats:main", "KPIs per queue and tariff over a window (--json, --watch)"),
-    "tail": ("premium_hotline.commands.tail:main", "follow the event stream like tail -f (--json, --from ID)"),
-    "exporter": ("premium_hotline.commands.exporter:main", "Prometheus exporter of the KPIs (127.0.0.1:9797)"),
+    "serve": (
+        "premium_hotline.server.app:main",
+        "FastAGI server for every route (agi://127.0.0.1:4573/ROUTE)",
+    ),
+    "stats": (
+        "premium_hotline.commands.stats:main",
+        "KPIs per queue and tariff over a window (--json, --watch)",
+    ),
+    "tail": (
+        "premium_hotline.commands.tail:main",
+        "follow the event stream like tail -f (--json, --from ID)",
+    ),
+    "exporter": (
+        "premium_hotline.commands.exporter:main",
+        "Prometheus exporter of the KPIs (127.0.0.1:9797)",
+    ),
     "plot": ("premium_hotline.commands.plot:main", "PNG/SVG report: time to human, ASA and service level"),
 }
 
