@@ -154,3 +154,27 @@ def test_the_shipped_dialplan_reloads_without_errors(hotline):
     hotline.pbx.dialplan_reload()
     time.sleep(0.5)
     hotline.assert_clean()
+
+
+def test_an_unreachable_agi_server_still_connects_the_caller_as_free(hotline):
+    """AGISTATUS=FAILURE (nothing listens on the FastAGI port): the dialplan's own fallback."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    hotline.pbx.set_global("PH_AGI_BASE", f"agi://127.0.0.1:{port}/")
+    try:
+        call = hotline.call("0899123456", hangup_after=6)
+        line = hotline.decision_line("0899123456")
+        hotline.pbx.wait_idle(timeout=30)
+    finally:
+        hotline.pbx.set_global("PH_AGI_BASE", "")
+    assert line.endswith("tariff=free reason=agi_failure")
+    rows = [r for r in hotline.pbx.cdr_rows() if r.get("uniqueid") == call.uniqueid]
+    assert any(r.get("userfield") == "ph;tariff=free;reason=agi_failure;did=0899123456" for r in rows)
+    agent = [
+        r for r in hotline.pbx.cdr_rows() if "agent1@agents" in str(r.get("channel", "")) and r.get("answer")
+    ]
+    assert agent, "the caller never reached the agent"
+    # Asterisk warns that it could not reach the FastAGI server: expected here, and only that.
+    assert all("agi" in line.lower() for line in hotline.pbx.problems_since(hotline.mark))

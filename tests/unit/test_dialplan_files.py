@@ -42,3 +42,22 @@ def test_repository_scripts_are_a_few_lines():
             line for line in (ROOT / "agi_scripts" / f"{route}.py").read_text().splitlines() if line.strip()
         ]
         assert len(code) <= 5
+
+
+def test_asterisklint_finds_nothing_in_either_variant(tmp_path):
+    """An independent checker (asterisklint, PyPI) reads the dialplan as Asterisk's parser would:
+    it caught an unescaped ';' that cut CDR(userfield) short."""
+    import shutil
+    import subprocess
+    import sys
+
+    lint = shutil.which("asterisklint") or str(Path(sys.executable).with_name("asterisklint"))
+    for variant in ("premium-hotline.conf", "premium-hotline-ast18.conf"):
+        (tmp_path / "premium-hotline.conf").write_text((DIALPLAN / variant).read_text())
+        (tmp_path / "extensions.conf").write_text(
+            '[general]\n\n[globals]\n\n#include "premium-hotline.conf"\n'
+        )
+        result = subprocess.run(
+            [lint, "dialplan-check", "extensions.conf"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert (result.returncode, result.stdout + result.stderr) == (0, ""), variant
