@@ -37,6 +37,10 @@ def full_call(port: int, uid: str, t0: int) -> None:
     run_fastagi(port, "call_ended", default_env(uniqueid=uid, agi_request="call_ended"), channel)
 
 
+def _key_bytes(client) -> int:
+    return sum(client.memory_usage(key, samples=0) or 0 for key in client.scan_iter(count=5000))
+
+
 def _stats(client) -> dict:
     info = client.info("stats")
     return {k: int(info[k]) for k in ("total_reads_processed", "total_commands_processed")}
@@ -49,10 +53,7 @@ def run(redis, config: str, calls: int) -> list[str]:
     with FastAgiServerProcess(config) as server:
         full_call(server.port, "warm.0", t0)  # pools open, queues set and stream created
         time.sleep(0.2)
-        per_route = {}
-        for route_calls in ("decide_tariff", "agent_answered", "call_ended"):
-            per_route[route_calls] = [0, 0]
-        base_mem = int(client.info("memory")["used_memory"])
+        base_mem = _key_bytes(client)
         before = _stats(client)
         for i in range(calls):
             full_call(server.port, f"1700000000.{i}", t0 + i * 100)
@@ -70,15 +71,15 @@ def run(redis, config: str, calls: int) -> list[str]:
     decide_trips = single1["total_reads_processed"] - single0["total_reads_processed"] - 1
     decide_cmds = single1["total_commands_processed"] - single0["total_commands_processed"] - 1
     client.delete("ph:call:{single.0}")
-    live_mem = int(client.info("memory")["used_memory"])
+    live_mem = _key_bytes(client)
     expiring = [key for key in client.scan_iter(count=5000) if 0 <= client.ttl(key) <= 86_400]
     if expiring:
         client.delete(*expiring)
-    settled = int(client.info("memory")["used_memory"])
+    settled = _key_bytes(client)
     call_hash = [
         client.memory_usage(f"ph:call:{{1700000000.{i}}}") or 0 for i in range(0, calls, max(1, calls // 50))
     ]
-    stream = client.memory_usage("ph:events") or 0
+    stream = client.memory_usage("ph:events", samples=0) or 0
     stream_len = client.xlen("ph:events")
     client.close()
     hash_avg = sum(call_hash) / len(call_hash)
@@ -93,5 +94,7 @@ def run(redis, config: str, calls: int) -> list[str]:
         f"memory per call, settled    {(settled - base_mem) / calls:8.0f} B  (kept for record_ttl_days)",
         f"  of which the call hash    {hash_avg:8.0f} B  (MEMORY USAGE, mean)",
         f"  event stream per entry    {per_entry:8.0f} B  x3 per call, until events_maxlen entries",
+        f"memory per call, stream full{(settled - base_mem) / calls - 3 * per_entry:7.0f} B  "
+        "(past events_maxlen: the stream no longer grows)",
         f"expiring keys deleted       {len(expiring)}",
     ]
