@@ -169,7 +169,13 @@ def main(argv: list[str]) -> int:
     from ..ops import window
 
     try:  # check the window options once, before any connection
-        window.resolve(last=args.last, since=args.since, until=args.until, tz=general.timezone, now_ms=0)
+        window.resolve(
+            last=args.last,
+            since=args.since,
+            until=args.until,
+            tz=general.timezone,
+            now_ms=int(time.time() * 1000),
+        )
     except ValueError as exc:
         print(f"premium-hotline stats: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,11 @@ def test_stats_prometheus_and_a_hand_count_agree_on_real_calls(hotline, tmp_path
     assert {"answered", "abandoned"} <= outcomes
     assert sum(c["breached"] for c in hand.values()) >= 1
 
+    summary = {
+        f"{q}/{t}": {k: c[k] for k in ("offered", "answered", "abandoned", "short_abandoned")}
+        for (q, t), c in hand.items()
+    }
+    print("\nhand count:", summary, "broken:", {f"{q}/{t}": c["breached"] for (q, t), c in hand.items()})
     now = int(time.time() * 1000)
     timezone = ops_calls.noon_timezone(now)
     config = tmp_path / "ops.conf"
@@ -81,6 +86,7 @@ def test_stats_prometheus_and_a_hand_count_agree_on_real_calls(hotline, tmp_path
                 reported = figures[f"tth_p{round(q * 100)}_s"] * 1000
                 assert abs(reported - exact) <= kpi.percentile_error_bound_ms(exact)
 
+    (tmp_path / "prometheus").mkdir()
     with ops_calls.Exporter(str(config)) as exporter:
         prometheus = ops_calls.Prometheus(
             ops_calls.prometheus_binary(), f"127.0.0.1:{exporter.port}", tmp_path / "prometheus"

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,79 +19,9 @@ import pytest
 from premium_hotline.core import kpi
 from premium_hotline.ops.metrics import EXPORT_EDGES_MS
 from tests.support import ops_calls
-from tests.support.redis_server import free_port
+from tests.support.ops_calls import Prometheus, prometheus_binary
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    result = subprocess.run([str(ROOT / "scripts" / "setup-prometheus")], capture_output=True, text=True)
-    found = shutil.which("prometheus")
-    if not found:
-        pytest.fail(f"could not install Prometheus (scripts/setup-prometheus):\n{result.stderr[-2000:]}")
-    return found
-
-
-class Prometheus:
-    def __init__(self, binary: str, target: str, workdir: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        config = workdir / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
-            "scrape_configs:\n"
-            "  - job_name: premium-hotline\n"
-            f"    static_configs:\n      - targets: ['{target}']\n"
-        )
-        self.log = open(workdir / "prometheus.log", "w")  # closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(workdir / 'prometheus.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("prometheus did not become ready")
-
-    def query(self, expr: str) -> list[dict]:
-        url = f"{self.base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body = json.loads(response.read())
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-    def by_labels(self, expr: str, *labels: str) -> dict[tuple, float]:
-        return {
-            tuple(item["metric"].get(label, "") for label in labels): float(item["value"][1])
-            for item in self.query(expr)
-        }
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,13 @@ def test_stats_over_an_explicit_window_counts_only_calls_that_arrived_in_it(data
     assert report["total"]["all"]["offered"] < sum(c["offered"] for c in data.hand_count().values())
 
 
+def test_stats_since_alone_runs_up_to_now(data):
+    since = dt.datetime.fromtimestamp((data.now_ms - 3_600_000) / 1000, dt.UTC).isoformat()
+    report = stats_json(data.config, "--since", since)
+    assert report["window"]["label"] == ""
+    assert_agrees_with_hand_count(report, data.hand_count())
+
+
 def test_stats_shows_the_calls_waiting_now_from_the_waiting_set(data):
     report = stats_json(data.config)
     waiting = [p for p in data.plans if p.ended is None and p.human is None]
