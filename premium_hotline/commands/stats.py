@@ -85,7 +85,7 @@ def render_table(report: dict) -> str:
         f"SL: time to human ≤ {settings['service_level_s']}s · "
         f"short abandon < {settings['short_abandon_s']}s (not offered) · "
         f"commitment {settings['commitment_s']}s · percentiles ±"
-        f"{bound['relative'] * 100:.1f}% (±{bound['absolute_ms']:.0f} ms under 1 s)"
+        f"{bound['relative'] * 100:.2f}% (±{bound['absolute_ms']:.0f} ms under 1 s)"
     )
     rows = [["queue", "tariff", *(heading for heading, _, _ in COLUMNS)]]
     sections = [(queue, entry) for queue, entry in report["queues"].items()]
