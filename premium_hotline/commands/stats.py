@@ -7,7 +7,8 @@ Examples:
     premium-hotline stats --watch 5            # refresh in place every 5 s (Ctrl-C to stop)
 
 Calls count in the minute they ARRIVED, once they have hung up: the last minutes grow as their
-calls end. Read-only. Definitions: docs/kpis.md.
+calls end. Read-only. Definitions: docs/kpis.md. A day of minutes is ~125,000 hash fields: with
+the `ops` extra (hiredis, redis-py's C parser) it reads in about 0.2 s, without it about 1 s.
 """
 
 from __future__ import annotations
