@@ -237,21 +237,26 @@ def fastagi_section(args, redis, config) -> dict:
 
 
 def print_fastagi(summary: dict, args) -> list[str]:
+    """The table, and the targets judged two ways: on wall-clock throughput (what the issue
+    asks) and on decisions per CPU-second of the server process (1000 / CPU ms per call), which
+    a machine shared with other work disturbs far less."""
     lines = [
         f"FastAGI, decide_tariff, loopback, {args.rounds} round(s); medians "
         f"(flat out: {args.concurrency} calls in flight for {args.flat_s:g} s; "
         f"rate: {args.rate:g} calls/s for {args.rate_s:g} s)",
         "",
-        f"{'server':30s} {'decisions/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU ms/call':>12s} "
-        f"{'vs floor':>9s}  records",
+        f"{'server':30s} {'decisions/s':>11s} {'vs floor':>9s} {'p50 ms':>7s} {'p99 ms':>7s} "
+        f"{'CPU ms/call':>11s} {'per CPU-s':>9s} {'vs floor':>9s}  records",
     ]
-    floor = summary.get("bare asyncio (floor)", {}).get("per_s")
+    floor = summary.get("bare asyncio (floor)")
     for name, s in summary.items():
-        share = f"{s['per_s'] / floor:8.0%}" if floor else "       -"
+        share = f"{s['per_s'] / floor['per_s']:.0%}" if floor else "-"
+        per_cpu = 1000 / s["cpu_ms"] if s["cpu_ms"] else None
+        cpu_share = f"{floor['cpu_ms'] / s['cpu_ms']:.0%}" if floor and s["cpu_ms"] else "-"
         lines.append(
-            f"{name:30s} {s['per_s']:11.0f} {_num(s['p50_ms']):>8s} {_num(s['p99_ms']):>8s} "
-            f"{_num(s['cpu_ms']):>12s} "
-            f"{share:>9s}  {'all written' if s['records_ok'] else 'MISSING'}"
+            f"{name:30s} {s['per_s']:11.0f} {share:>9s} {_num(s['p50_ms']):>7s} {_num(s['p99_ms']):>7s} "
+            f"{_num(s['cpu_ms']):>11s} {_num(per_cpu, '{:.0f}'):>9s} {cpu_share:>9s}  "
+            f"{'all written' if s['records_ok'] else 'MISSING'}"
             + (f", {s['errors']} errors" if s["errors"] else "")
         )
     ours = summary.get("premium-hotline serve")
@@ -260,21 +265,19 @@ def print_fastagi(summary: dict, args) -> list[str]:
     lines.append("")
     if ours:
         checks = []
+
+        def both(label: str, other: dict, target: float) -> None:
+            wall = ours["per_s"] / other["per_s"]
+            cpu = other["cpu_ms"] / ours["cpu_ms"] if ours["cpu_ms"] else 0.0
+            checks.append(_check(f"{label} (wall clock)", wall, target, "{:.2f}x"))
+            checks.append(_check(f"{label} (per CPU-second)", cpu, target, "{:.2f}x"))
+
         if floor:
-            checks.append(
-                _check(
-                    f"flat out >= {TARGET_FLOOR_SHARE:.0%} of the floor",
-                    ours["per_s"] / floor,
-                    TARGET_FLOOR_SHARE,
-                    "{:.0%}",
-                )
-            )
+            both(f">= {TARGET_FLOOR_SHARE:.0%} of the floor", floor, TARGET_FLOOR_SHARE)
         if pano:
-            checks.append(_check(">= panoramisk", ours["per_s"] / pano["per_s"], 1.0, "{:.2f}x"))
+            both(">= panoramisk", pano, 1.0)
         if pystrix:
-            checks.append(
-                _check(">= 2x pystrix", ours["per_s"] / pystrix["per_s"], TARGET_PYSTRIX_FACTOR, "{:.2f}x")
-            )
+            both(">= 2x pystrix", pystrix, TARGET_PYSTRIX_FACTOR)
         checks.append(
             _check(
                 f"p99 at {args.rate:g}/s < {TARGET_P99_MS} ms",
@@ -335,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--flat-s", type=float, default=3.0)
-    parser.add_argument("--rate-s", type=float, default=4.0)
+    parser.add_argument("--flat-s", type=float, default=2.5)
+    parser.add_argument("--rate-s", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--plain-runs", type=int, default=15)

@@ -28,11 +28,15 @@ EXPRESSION = "|".join(
         f"${{QUEUE_WAITING_COUNT({QUEUE})}}",
     )
 )
-READS = [
-    ["LRANGE", KEYS.recent(QUEUE), "0", "99"],
-    ["LRANGE", records.ended_key(KEYS, QUEUE), "0", "99"],
-    ["LRANGE", records.arrivals_key(KEYS, QUEUE), "0", "99"],
-]
+
+
+def _list_key(name: str) -> str:
+    """The predictor's list keys, wherever the store module names them (Keys or records)."""
+    method = getattr(KEYS, name, None)
+    return method(QUEUE) if method else getattr(records, f"{name}_key")(KEYS, QUEUE)
+
+
+READS = [["LRANGE", _list_key(name), "0", "99"] for name in ("recent", "ended", "arrivals")]
 
 
 def sets(now_ms: int) -> list[tuple[str, str]]:

@@ -1,8 +1,8 @@
 """The floor: the same decide exchange on bare asyncio streams, no library at all.
 
 No deadline, no allow-list, no config, no error handling worth the name, a hand-rolled RESP
-pipeline over a few connections: the least a Python asyncio FastAGI server can do for this
-exchange. Nothing else in the table can be cheaper per call; it is the yardstick, not a product.
+pipeline over a few connections whose replies are delimited but never decoded: the least a
+Python asyncio FastAGI server can do for this exchange: the yardstick, not a product.
 
 `python -m bench.peers.floor PORT REDIS_PORT`
 """
@@ -23,31 +23,52 @@ def encode(command: list) -> bytes:
     return b"".join(out)
 
 
-async def read_reply(reader: asyncio.StreamReader):
-    line = await reader.readuntil(b"\r\n")
-    kind = line[:1]
-    if kind == b"$":
-        size = int(line[1:-2])
-        return None if size < 0 else (await reader.readexactly(size + 2))[:-2]
-    if kind == b"*":
-        return [await read_reply(reader) for _ in range(int(line[1:-2]))]
-    return line[1:-2]
+def _reply_end(buf: bytes, pos: int) -> int:
+    """Position after the whole reply at `pos` (arrays included), or -1 if it is incomplete."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        return -1
+    kind = buf[pos]
+    head = buf[pos + 1 : end]
+    pos = end + 2
+    if kind == 36:  # $ bulk string
+        size = int(head)
+        if size < 0:
+            return pos
+        stop = pos + size + 2
+        return stop if len(buf) >= stop else -1
+    if kind == 42:  # * array
+        for _ in range(max(int(head), 0)):
+            pos = _reply_end(buf, pos)
+            if pos < 0:
+                return -1
+    return pos
 
 
 class Redis:
-    """A LIFO list of connections; a new one when none is free."""
+    """A LIFO list of connections; a new one when none is free. Replies are read in chunks and
+    only delimited, never decoded: the least a client can do and still know it has them all."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.idle: list = []
 
-    async def pipeline(self, commands: list[list]) -> list:
+    async def pipeline(self, commands: list[list]) -> None:
         conn = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
         reader, writer = conn
         writer.write(b"".join(encode(c) for c in commands))
-        replies = [await read_reply(reader) for _ in commands]
+        buf = b""
+        pos = 0
+        pending = len(commands)
+        while pending:
+            buf += await reader.read(65536)
+            while pending:
+                end = _reply_end(buf, pos)
+                if end < 0:
+                    break
+                pos = end
+                pending -= 1
         self.idle.append(conn)
-        return replies
 
 
 async def command(reader, writer, line: str) -> str:
