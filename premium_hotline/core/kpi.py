@@ -35,6 +35,7 @@ COUNTERS = (
     "wait_sum_ms",
     "sl_answered",
     "sl_abandoned",
+    "sl_unanswered",
     "breached",
     "downgraded",
     "talk_s",
@@ -218,9 +219,9 @@ def figures(tally: Tally, *, premium_offered: int | None = None) -> dict:
         "answered_within_sl": tally["sl_answered"],
         "abandoned_within_sl": tally["sl_abandoned"],
         "service_level": _ratio(tally["sl_answered"], answered),
-        "service_level_2": _ratio(
-            tally["sl_answered"] + tally["sl_abandoned"], answered + abandoned + unanswered
-        ),
+        # Asterisk's SL2: callers who gave up within T count as served in time; calls the queue
+        # turned away (unanswered) are in neither the numerator nor the denominator.
+        "service_level_2": _ratio(tally["sl_answered"] + tally["sl_abandoned"], answered + abandoned),
         "premium_offered": premium,
         "premium_share": _ratio(premium, offered),
         "commitments_broken": tally["breached"],

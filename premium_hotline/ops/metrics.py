@@ -71,7 +71,13 @@ _COUNTERS = (
         "abandoned_within_service_level",
         "sl_abandoned",
         1,
-        "Abandoned or unanswered calls that ended within service_level_s.",
+        "Abandoned calls whose caller gave up within service_level_s.",
+    ),
+    (
+        "unanswered_within_service_level",
+        "sl_unanswered",
+        1,
+        "Unanswered calls (the queue gave up) that ended within service_level_s.",
     ),
     (
         "commitments_broken",

@@ -62,6 +62,7 @@ async def handle(call: Call) -> None:
 
     general = call.general
     record = {
+        "queue": marks["queue"] or None,  # also in the event: `tail` shows it on `human` lines
         "human_at": human_ms,
         "time_to_human_ms": answer.time_to_human_ms,
         "before_queue_ms": answer.before_queue_ms,

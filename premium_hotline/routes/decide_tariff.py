@@ -93,8 +93,8 @@ async def _decide(call: Call, number: str, entry, live: dict[str, str] | None, n
         replies = await call.store.read(
             [
                 ["LRANGE", keys.recent(entry.queue), "0", last],
-                ["LRANGE", records.ended_key(keys, entry.queue), "0", last],
-                ["LRANGE", records.arrivals_key(keys, entry.queue), "0", last],
+                ["LRANGE", keys.ended(entry.queue), "0", last],
+                ["LRANGE", keys.arrivals(entry.queue), "0", last],
             ]
         )
         store_ok = replies is not None

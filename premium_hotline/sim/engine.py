@@ -318,8 +318,8 @@ class Day:
             recent = self.lists.lrange(self.keys.recent(QUEUE))
             history = History.from_lists(
                 recent,
-                self.lists.lrange(records.ended_key(self.keys, QUEUE)),
-                self.lists.lrange(records.arrivals_key(self.keys, QUEUE)),
+                self.lists.lrange(self.keys.ended(QUEUE)),
+                self.lists.lrange(self.keys.arrivals(QUEUE)),
                 now_ms,
                 read_limit=READ,
             )

@@ -56,3 +56,11 @@ class Keys:
     def recent(self, queue: str) -> str:
         """List: the latest answered calls' waits, newest first, read by the wait predictor."""
         return f"{self.prefix}recent:{{{queue}}}"
+
+    def arrivals(self, queue: str) -> str:
+        """List: "arrived_ms:p|f" per decided call, newest first (the predictor's arrival rate)."""
+        return f"{self.prefix}arrivals:{{{queue}}}"
+
+    def ended(self, queue: str) -> str:
+        """List: "ended_ms:outcome:in_queue_ms:talk_s" per ended call, newest first (talk, patience)."""
+        return f"{self.prefix}ended:{{{queue}}}"

@@ -16,27 +16,18 @@ RECENT_KEEP = 200  # waits kept per queue for the predictor
 RECENT_TTL_S = 3600
 
 
-# The wait predictor's other two lists (core/predict.History parses them), trimmed and expiring
-# like the recent-waits list, and with the queue's hash tag so one pipeline reads all three.
-def arrivals_key(keys: Keys, queue: str) -> str:
-    """List: "arrived_ms:t" per call at decision (t: p or f, the decided tariff), newest first."""
-    return f"{keys.prefix}arrivals:{{{queue}}}"
-
-
-def ended_key(keys: Keys, queue: str) -> str:
-    """List: "ended_ms:outcome:in_queue_ms:talk_s" per ended call, newest first."""
-    return f"{keys.prefix}ended:{{{queue}}}"
-
-
 # Counts one ended call into its arrival minute, once: SADD on the per-hour "counted" set is the
 # guard, so replaying a spooled batch (or a retried pipeline) never counts a call twice.
+# ARGV: uniqueid, KPI TTL, guard TTL, then field/increment pairs.
 COUNT_CALL_LUA = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+# The guard only has to outlive the longest a spool may wait for its replay, not the KPIs.
+COUNTED_TTL_S = 7 * DAY_S
 
 LIVE_ONLY = "live-only"  # marker: first element of a command that a replay must skip
 
@@ -77,7 +68,7 @@ def decided(
             ["SADD", keys.queues(), queue],
         ]
         # Live only, for the predictor's arrival rate: a replayed arrival is not a recent one.
-        arrivals = arrivals_key(keys, queue)
+        arrivals = keys.arrivals(queue)
         tariff = str(record.get("decided_tariff") or "f")[:1]
         batch += [
             [LIVE_ONLY, "LPUSH", arrivals, f"{arrived_ms}:{tariff}"],
@@ -141,7 +132,8 @@ def kpi_fields(ending, decided_tariff: str) -> dict[str, int]:
     elif ending.outcome in ("abandoned", "unanswered"):
         fields[f"wait_sum_ms:{t}"] = ending.wait_ms
         if ending.within_sl:
-            fields[f"sl_abandoned:{t}"] = 1
+            # Apart: SL2 counts callers who gave up within T, not calls the queue turned away.
+            fields[f"sl_{ending.outcome}:{t}"] = 1
     if ending.sla_breached:
         fields[f"breached:{t}"] = 1
     if decided_tariff == "premium" and ending.tariff != "premium":
@@ -179,11 +171,12 @@ def call_closed(
                 keys.counted(queue, arrived_ms),
                 uniqueid,
                 str(ttl_s),
+                str(min(ttl_s, COUNTED_TTL_S)),
                 *_flat(kpis),
             ],
         ]
         # Live only, for the predictor's talk time and patience: outcome, queue time, talk time.
-        ended = ended_key(keys, queue)
+        ended = keys.ended(queue)
         in_queue = record.get("in_queue_ms")
         item = f"{record.get('ended_at', '')}:{record.get('outcome', '')}:"
         item += f"{'' if in_queue is None else in_queue}:{record.get('talk_s') or 0}"

@@ -237,8 +237,8 @@ def test_history_from_what_the_routes_write():
     now = NOW + 200_000
     history = History.from_lists(
         [item.encode() for item in lists[keys.recent("support")]],  # bytes, as a raw client may give
-        lists[records.ended_key(keys, "support")],
-        lists[records.arrivals_key(keys, "support")] + ["garbage", "12:x:y"],
+        lists[keys.ended("support")],
+        lists[keys.arrivals("support")] + ["garbage", "12:x:y"],
         now,
     )
     assert history.fits
@@ -264,8 +264,8 @@ def test_lists_are_bounded_and_live_only():
         events_maxlen=9,
     )
     pushes = [c for c in batch if c[:2] == [records.LIVE_ONLY, "LPUSH"]]
-    assert [c[3] for c in pushes if c[2] == records.arrivals_key(keys, "q")] == ["5:p"]
-    assert [records.LIVE_ONLY, "LTRIM", records.arrivals_key(keys, "q"), "0", "199"] in batch
+    assert [c[3] for c in pushes if c[2] == keys.arrivals("q")] == ["5:p"]
+    assert [records.LIVE_ONLY, "LTRIM", keys.arrivals("q"), "0", "199"] in batch
     assert all(c[0] != "LPUSH" for c in records.replay_commands(batch))
     closed = records.call_closed(
         keys,
@@ -277,8 +277,8 @@ def test_lists_are_bounded_and_live_only():
         ttl_s=9,
         events_maxlen=9,
     )
-    assert [records.LIVE_ONLY, "LPUSH", records.ended_key(keys, "q"), "9:abandoned::0"] in closed
-    assert [records.LIVE_ONLY, "EXPIRE", records.ended_key(keys, "q"), "3600"] in closed
+    assert [records.LIVE_ONLY, "LPUSH", keys.ended("q"), "9:abandoned::0"] in closed
+    assert [records.LIVE_ONLY, "EXPIRE", keys.ended("q"), "3600"] in closed
 
 
 def test_a_prediction_costs_well_under_a_millisecond():
