@@ -84,7 +84,7 @@ def test_a_client_that_connects_and_says_nothing_is_dropped_after_the_deadline(c
         assert silent.recv(10) == b""  # closed by the server, having sent nothing
         waited = time.monotonic() - start
         silent.close()
-        assert 0.3 < waited < 1.5
+        assert 0.3 < waited < 3  # the deadline is 0.4 s; a loaded machine may add some
         # And it held nothing: a call goes through at once.
         _, channel = decide(server.port, "1700000000.2")
         assert channel.variables["PH_TARIFF"] == "premium"
