@@ -103,10 +103,9 @@ def encode_pipeline(commands: list[list]) -> bytes:
     for command in commands:
         append(b"*%d\r\n" % len(command))
         for arg in command:
-            data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
-            append(b"$%d\r\n" % len(data))
-            append(data)
-            append(b"\r\n")
+            kind = type(arg)
+            data = arg if kind is bytes else arg.encode() if kind is str else str(arg).encode()
+            append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
 
 
