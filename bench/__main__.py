@@ -10,7 +10,7 @@
 3. Redis: round trips and commands per call, and bytes of memory per call record.
 
 Rounds repeat section 1 (servers in a rotated order each round) and the medians are reported.
-`--rounds 1 --flat-s 2 --rate-s 2` makes a quick look.
+`--rounds 1 --flat-s 1 --rate-s 1 --plain-runs 5` makes a quick look.
 """
 
 from __future__ import annotations
@@ -189,6 +189,11 @@ def run_one(name: str, argv, redis, client, args, round_no: int) -> dict:
     }
 
 
+def _span(values, fmt: str) -> str:
+    values = [v for v in values if v is not None]
+    return f"{fmt.format(min(values))}-{fmt.format(max(values))}" if values else "-"
+
+
 def _num(value, fmt: str = "{:.2f}") -> str:
     return "-" if value is None else fmt.format(value)
 
@@ -232,6 +237,8 @@ def fastagi_section(args, redis, config) -> dict:
             "records_ok": all(r["records_ok"] for r in results),
             "clean_exit": all(r["exit"] == 0 for r in results) if "serve" in name else None,
             "runs": [r["flat"]["per_s"] for r in results],
+            "cpu_runs": [r["cpu_ms_per_call"] for r in results],
+            "p99_runs": [r["rate"]["p99_ms"] for r in results],
         }
     return summary
 
@@ -290,6 +297,12 @@ def print_fastagi(summary: dict, args) -> list[str]:
         lines += ["targets (ours):", *(f"  {c}" for c in checks)]
         if ours.get("clean_exit") is not None:
             lines.append(f"  SIGTERM exit 0 after every run: {'yes' if ours['clean_exit'] else 'NO'}")
+    lines += ["", "spread across rounds (min-max): decisions/s | CPU ms/call | p99 ms"]
+    for name, entry in summary.items():
+        lines.append(
+            f"  {name.strip():28s} {_span(entry['runs'], '{:.0f}')} | {_span(entry['cpu_runs'], '{:.2f}')} | "
+            f"{_span(entry['p99_runs'], '{:.1f}')}"
+        )
     return lines
 
 
@@ -337,9 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--flat-s", type=float, default=2.5)
-    parser.add_argument("--rate-s", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--flat-s", type=float, default=2.0)
+    parser.add_argument("--rate-s", type=float, default=2.5)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--plain-runs", type=int, default=15)
@@ -350,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sections = set(args.sections.split(","))
     started = time.monotonic()
-    report: list[str] = []
+    report: list[str] = [f"load average at the start: {os.getloadavg()[0]:.2f}", ""]
     raw: dict = {}
     with tempfile.TemporaryDirectory(prefix="ph-bench-") as workdir:
         redis = start_redis()
