@@ -18,6 +18,7 @@ import sys
 import threading
 
 from ..config import config_path, load_config
+from .options import command_parser
 
 DEFAULT_LISTEN = "127.0.0.1:9797"
 
@@ -32,12 +33,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="premium-hotline exporter",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("-c", "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/...)")
+    parser = command_parser("exporter", __doc__)
     parser.add_argument(
         "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
     )

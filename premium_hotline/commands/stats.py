@@ -19,6 +19,7 @@ import sys
 import time
 
 from ..config import config_path, load_config
+from .options import add_window, command_parser
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -115,17 +116,8 @@ def render_table(report: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="premium-hotline stats",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("-c", "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/...)")
-    when = parser.add_argument_group("window (arrival time; default: today since local midnight)")
-    when.add_argument("--last", metavar="DURATION", help="the last 15m, 2h, 1d ... up to now")
-    when.add_argument("--since", metavar="TIME", help="08:00, 2026-01-31, 2026-01-31T08:00[+01:00]")
-    when.add_argument("--until", metavar="TIME", help="end, exclusive (default: now)")
-    parser.add_argument("-q", "--queue", action="append", help="only this queue (repeatable)")
+    parser = command_parser("stats", __doc__)
+    add_window(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--watch",

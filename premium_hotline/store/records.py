@@ -43,20 +43,33 @@ def _flat(fields: dict) -> list[str]:
     return flat
 
 
-def _event(keys: Keys, maxlen: int, fields: dict) -> list:
-    return ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *_flat(fields)]
+def _call_and_event(
+    keys: Keys, kind: str, uniqueid: str, record: dict, ttl_s: int, maxlen: int
+) -> list[list]:
+    """What every route writes first: its fields of the call's hash (TTL renewed) and an event."""
+    call_key = keys.call(uniqueid)
+    event = {"type": kind, "uniqueid": uniqueid, **_public(record)}
+    return [
+        ["HSET", call_key, *_flat(record)],
+        ["EXPIRE", call_key, str(ttl_s)],
+        ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *_flat(event)],
+    ]
+
+
+def _capped_list(key: str, item: str) -> list[list]:
+    """A live-only push onto one of the predictor's lists, kept short and expiring."""
+    return [
+        [LIVE_ONLY, "LPUSH", key, item],
+        [LIVE_ONLY, "LTRIM", key, "0", str(RECENT_KEEP - 1)],
+        [LIVE_ONLY, "EXPIRE", key, str(RECENT_TTL_S)],
+    ]
 
 
 def decided(
     keys: Keys, *, uniqueid: str, record: dict, queue: str, arrived_ms: int, ttl_s: int, events_maxlen: int
 ) -> list[list]:
     """At arrival: the call's hash, a `decided` event, and the call in the queue's waiting set."""
-    call_key = keys.call(uniqueid)
-    batch = [
-        ["HSET", call_key, *_flat(record)],
-        ["EXPIRE", call_key, str(ttl_s)],
-        _event(keys, events_maxlen, {"type": "decided", "uniqueid": uniqueid, **_public(record)}),
-    ]
+    batch = _call_and_event(keys, "decided", uniqueid, record, ttl_s, events_maxlen)
     if queue:
         waiting = keys.waiting(queue)
         batch += [
@@ -68,13 +81,8 @@ def decided(
             ["SADD", keys.queues(), queue],
         ]
         # Live only, for the predictor's arrival rate: a replayed arrival is not a recent one.
-        arrivals = keys.arrivals(queue)
         tariff = str(record.get("decided_tariff") or "f")[:1]
-        batch += [
-            [LIVE_ONLY, "LPUSH", arrivals, f"{arrived_ms}:{tariff}"],
-            [LIVE_ONLY, "LTRIM", arrivals, "0", str(RECENT_KEEP - 1)],
-            [LIVE_ONLY, "EXPIRE", arrivals, str(RECENT_TTL_S)],
-        ]
+        batch += _capped_list(keys.arrivals(queue), f"{arrived_ms}:{tariff}")
     return batch
 
 
@@ -91,20 +99,10 @@ def human_reached(
     events_maxlen: int,
 ) -> list[list]:
     """When an agent answers: the timeline, an event, and the wait for the predictor."""
-    call_key = keys.call(uniqueid)
-    batch = [
-        ["HSET", call_key, *_flat(record)],
-        ["EXPIRE", call_key, str(ttl_s)],
-        _event(keys, events_maxlen, {"type": "human", "uniqueid": uniqueid, **_public(record)}),
-    ]
+    batch = _call_and_event(keys, "human", uniqueid, record, ttl_s, events_maxlen)
     if queue:
-        recent = keys.recent(queue)
-        batch += [
-            ["ZREM", keys.waiting(queue), uniqueid],
-            [LIVE_ONLY, "LPUSH", recent, f"{human_ms}:{time_to_human_ms}:{in_queue_ms}"],
-            [LIVE_ONLY, "LTRIM", recent, "0", str(RECENT_KEEP - 1)],
-            [LIVE_ONLY, "EXPIRE", recent, str(RECENT_TTL_S)],
-        ]
+        batch.append(["ZREM", keys.waiting(queue), uniqueid])
+        batch += _capped_list(keys.recent(queue), f"{human_ms}:{time_to_human_ms}:{in_queue_ms}")
     return batch
 
 
@@ -153,12 +151,7 @@ def call_closed(
     events_maxlen: int,
 ) -> list[list]:
     """At hang-up: the final record, an event, and the KPI counters of the arrival minute."""
-    call_key = keys.call(uniqueid)
-    batch = [
-        ["HSET", call_key, *_flat(record)],
-        ["EXPIRE", call_key, str(ttl_s)],
-        _event(keys, events_maxlen, {"type": "ended", "uniqueid": uniqueid, **_public(record)}),
-    ]
+    batch = _call_and_event(keys, "ended", uniqueid, record, ttl_s, events_maxlen)
     if queue:
         batch += [
             ["ZREM", keys.waiting(queue), uniqueid],
@@ -176,15 +169,10 @@ def call_closed(
             ],
         ]
         # Live only, for the predictor's talk time and patience: outcome, queue time, talk time.
-        ended = keys.ended(queue)
         in_queue = record.get("in_queue_ms")
         item = f"{record.get('ended_at', '')}:{record.get('outcome', '')}:"
         item += f"{'' if in_queue is None else in_queue}:{record.get('talk_s') or 0}"
-        batch += [
-            [LIVE_ONLY, "LPUSH", ended, item],
-            [LIVE_ONLY, "LTRIM", ended, "0", str(RECENT_KEEP - 1)],
-            [LIVE_ONLY, "EXPIRE", ended, str(RECENT_TTL_S)],
-        ]
+        batch += _capped_list(keys.ended(queue), item)
     return batch
 
 

@@ -1,0 +1,23 @@
+"""Options shared by the ops commands, so `stats`, `plot` and `exporter` read them alike."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def command_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """A subcommand's parser with the `--config` option every command takes."""
+    parser = argparse.ArgumentParser(
+        prog=f"premium-hotline {name}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-c", "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/...)")
+    return parser
+
+
+def add_window(parser: argparse.ArgumentParser) -> None:
+    """The window of arrival times and the queue filter, as `stats` and `plot` take them."""
+    when = parser.add_argument_group("window (arrival time; default: today since local midnight)")
+    when.add_argument("--last", metavar="DURATION", help="the last 15m, 2h, 1d ... up to now")
+    when.add_argument("--since", metavar="TIME", help="08:00, 2026-01-31, 2026-01-31T08:00[+01:00]")
+    when.add_argument("--until", metavar="TIME", help="end, exclusive (default: now)")
+    parser.add_argument("-q", "--queue", action="append", help="only this queue (repeatable)")
