@@ -385,21 +385,28 @@ class RedisPyStore(_SpoolingStore):
         from redis.backoff import NoBackoff
 
         self._errors = exceptions
-        self._client = aioredis.Redis.from_url(
-            general.redis_url,
-            decode_responses=True,
-            encoding_errors="replace",
-            max_connections=pool_size,
-            socket_timeout=self.timeout_s,
-            socket_connect_timeout=self.timeout_s,
-            retry=Retry(NoBackoff(), 0),  # the deadline is ours; a retry would blow it
-            health_check_interval=0,
-        )
+        try:
+            self._client = aioredis.Redis.from_url(
+                general.redis_url,
+                decode_responses=True,
+                encoding_errors="replace",
+                max_connections=pool_size,
+                socket_timeout=self.timeout_s,
+                socket_connect_timeout=self.timeout_s,
+                retry=Retry(NoBackoff(), 0),  # the deadline is ours; a retry would blow it
+                health_check_interval=0,
+            )
+        except ValueError as exc:  # a URL scheme redis.asyncio.Redis does not take
+            log.error("redis_url_unsupported", url_scheme=general.redis_url.partition(":")[0], error=str(exc))
+            self._client = None
+            return
         # Raw replies, as the RESP client returns them (EXPIRE gives 1, not True; and so on).
         self._client.response_callbacks.clear()
 
     async def _transport(self, commands: list[list]) -> list:
         errors = self._errors
+        if self._client is None:
+            raise RedisUnavailable(f"unsupported Redis URL for this store: {self.general.redis_url!r}")
         try:
             pipe = self._client.pipeline(transaction=False)
             for command in commands:
@@ -414,6 +421,8 @@ class RedisPyStore(_SpoolingStore):
         return [_from_redis_py(reply, errors) for reply in replies]
 
     async def _close_transport(self) -> None:
+        if self._client is None:
+            return
         try:
             await self._client.aclose()
         except Exception:

@@ -243,3 +243,19 @@ def test_many_simultaneous_calls_are_all_served(write_config, redis_url, redis):
         assert server.stop() == 0
         assert done.count("premium") == 200, server.stderr[-2000:]
         assert len(wait_records(redis, 200)) == 200
+
+
+@pytest.mark.parametrize("client", ["resp", "redis-py"])
+def test_a_redis_url_the_store_cannot_use_fails_open_instead_of_refusing_to_start(
+    write_config, tmp_path, client
+):
+    config = write_config(NUMBERS, redis_url="redis+cluster://127.0.0.1:7000/0", redis_timeout_ms=200)
+    with FastAgiServerProcess(config, "--redis-client", client) as server:
+        _, channel = decide(server.port, "1700000000.9")
+        assert (channel.variables["PH_TARIFF"], channel.variables["PH_REASON"]) == (
+            "free",
+            "store_unavailable",
+        )
+        assert server.stop() == 0
+    assert (tmp_path / "spool" / "spool.jsonl").read_text().count("\n") == 1
+    assert any(e.get("event") == "redis_url_unsupported" for e in log_events(server.stderr))
