@@ -395,6 +395,7 @@ class RedisPyStore(_SpoolingStore):
                 socket_connect_timeout=self.timeout_s,
                 retry=Retry(NoBackoff(), 0),  # the deadline is ours; a retry would blow it
                 health_check_interval=0,
+                protocol=2,  # RESP2, as the plain client speaks: RESP3 would turn HGETALL into a dict
             )
         except ValueError as exc:  # a URL scheme redis.asyncio.Redis does not take
             log.error("redis_url_unsupported", url_scheme=general.redis_url.partition(":")[0], error=str(exc))
