@@ -110,7 +110,7 @@ class FastAgiServer:
 
     async def start(self) -> None:
         """Bind and listen; raises OSError when the address is taken."""
-        _warm_up(self.log)
+        _warm_up(self.config)
         self.store = make_store(self.config.general, self.log, self.redis_client, self.pool_size)
         self._stop = asyncio.Event()
         self._server = await asyncio.start_server(
@@ -313,9 +313,9 @@ def _script_path(env: dict[str, str]) -> str:
     return request
 
 
-def _warm_up(log: Log) -> None:
-    """Import now what a first call would import inside the loop (stalling every other call)."""
-    import datetime
+def _warm_up(config) -> None:
+    """Import and load now what a first call would otherwise load inside the loop, stalling
+    every other call: the logger, the caller hash, the route's lazy imports, the time zones."""
     import hashlib  # noqa: F401 - caller identity
     import hmac  # noqa: F401
     import zoneinfo
@@ -323,13 +323,13 @@ def _warm_up(log: Log) -> None:
     import structlog  # noqa: F401 - the logger, imported on its first line otherwise
 
     from ..core import hours  # noqa: F401 - decide_tariff imports it per call
-    from ..core.numbers import national  # noqa: F401
 
-    try:
-        zoneinfo.ZoneInfo("Europe/Paris")
-    except Exception:
-        pass
-    datetime.datetime.now()
+    zones = {config.general.timezone, *(entry.timezone for entry in config.entries if entry.timezone)}
+    for zone in zones:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except Exception:
+            pass
 
 
 def build_parser() -> argparse.ArgumentParser:
