@@ -295,11 +295,52 @@ class RespPool:
             self._open -= 1
 
 
+# Store events that a Redis outage repeats for every call: at hundreds of calls a second they
+# would flood the log (and block the loop on its writes). spool_failed is not here: its line is
+# the only copy of the batch.
+_REPEATED = frozenset({"redis_read_failed", "redis_read_error", "redis_write_failed", "redis_write_rejected"})
+
+
+class _OncePerSecond:
+    """The store's log, with each repeated event written at most once a second, plus a count."""
+
+    def __init__(self, log: Log) -> None:
+        self._log = log
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def _emit(self, level: str, event: str, fields: dict) -> None:
+        if event in _REPEATED:
+            import time
+
+            now = time.monotonic()
+            if now - self._last.get(event, -10.0) < 1.0:
+                self._held[event] = self._held.get(event, 0) + 1
+                return
+            self._last[event] = now
+            held = self._held.pop(event, 0)
+            if held:
+                fields = {**fields, "similar_suppressed": held}
+        getattr(self._log, level)(event, **fields)
+
+    def debug(self, event: str, **fields) -> None:
+        self._emit("debug", event, fields)
+
+    def info(self, event: str, **fields) -> None:
+        self._emit("info", event, fields)
+
+    def warning(self, event: str, **fields) -> None:
+        self._emit("warning", event, fields)
+
+    def error(self, event: str, **fields) -> None:
+        self._emit("error", event, fields)
+
+
 class _SpoolingStore(Store):
     """What both server stores share: deadlines, spooling off the loop, counters, clean shutdown."""
 
     def __init__(self, general, log: Log) -> None:
-        super().__init__(general, log)
+        super().__init__(general, _OncePerSecond(log))
         self.timeout_s = general.redis_timeout_ms / 1000
         self.round_trips = 0
         self.failures = 0

@@ -112,3 +112,21 @@ def test_many_concurrent_operations_share_a_bounded_pool(redis_url, redis_server
     replies, connections = asyncio.run(scenario())
     assert sorted(r[0] for r in replies) == list(range(1, 201))
     assert connections <= 4
+
+
+def test_an_outage_is_logged_once_a_second_not_once_per_call(tmp_path, capsys):
+    from tests.support.redis_server import free_port
+
+    dead = general(f"redis://127.0.0.1:{free_port()}/0", tmp_path, timeout_ms=50)
+
+    async def scenario():
+        store = make_store(dead, Log("warning"))
+        try:
+            for _ in range(50):
+                assert await store.read([["PING"]]) is None
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+    lines = [line for line in capsys.readouterr().err.splitlines() if "redis_read_failed" in line]
+    assert len(lines) == 1
