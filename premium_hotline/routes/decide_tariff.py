@@ -45,6 +45,49 @@ def _recent_waits(reply, now_ms: int) -> list[int]:
     return waits
 
 
+# A FastAGI server decides many calls a second for the same queue: the same live state within a
+# second gives the same prediction, so it is reused rather than read from Redis and computed again
+# on the event loop for every call. A plain AGI process decides one call and starts empty.
+PREDICTION_REUSE_MS = 1000
+_PREDICTIONS: dict[tuple, tuple[int, object]] = {}
+_PREDICTIONS_MAX = 256
+
+
+async def _prediction(call: Call, queue: str, state: QueueState, commitment_s: int, now_ms: int):
+    """The wait prediction for this queue state, or None when Redis could not say in time."""
+    general = call.general
+    key = (general.key_prefix, queue, state.ready, state.logged, state.waiting, commitment_s,
+           general.promise_confidence)  # fmt: skip
+    cached = _PREDICTIONS.get(key)
+    if cached is not None and 0 <= now_ms - cached[0] < PREDICTION_REUSE_MS:
+        return cached[1]
+    keys = Keys(general.key_prefix)
+    # One round trip: recent waits, ended calls (talk, abandons) and arrivals, for the Erlang A
+    # predictor (core/predict.History); an older Redis without the last two lists just gives
+    # empty replies and the predictor falls back to the recent waits.
+    last = str(RECENT_READ - 1)
+    replies = await call.store.read(
+        [
+            ["LRANGE", keys.recent(queue), "0", last],
+            ["LRANGE", keys.ended(queue), "0", last],
+            ["LRANGE", keys.arrivals(queue), "0", last],
+        ]
+    )
+    if replies is None:
+        return None
+    prediction = predict(
+        state,
+        _recent_waits(replies[0], now_ms),
+        commitment_s=commitment_s,
+        confidence=general.promise_confidence,
+        history=History.from_lists(replies[0], replies[1], replies[2], now_ms, read_limit=RECENT_READ),
+    )
+    if len(_PREDICTIONS) >= _PREDICTIONS_MAX:
+        _PREDICTIONS.clear()
+    _PREDICTIONS[key] = (now_ms, prediction)
+    return prediction
+
+
 async def _decide(call: Call, number: str, entry, live: dict[str, str] | None, now_ms: int) -> Decision:
     config = call.config
     general = config.general
@@ -85,29 +128,8 @@ async def _decide(call: Call, number: str, entry, live: dict[str, str] | None, n
     prediction = None
     store_ok = True
     if state is not None and state.ready > 0:
-        keys = Keys(general.key_prefix)
-        # One round trip: recent waits, ended calls (talk, abandons) and arrivals, for the
-        # Erlang A predictor (core/predict.History); an older Redis without the last two lists
-        # just gives empty replies and the predictor falls back to the recent waits.
-        last = str(RECENT_READ - 1)
-        replies = await call.store.read(
-            [
-                ["LRANGE", keys.recent(entry.queue), "0", last],
-                ["LRANGE", keys.ended(entry.queue), "0", last],
-                ["LRANGE", keys.arrivals(entry.queue), "0", last],
-            ]
-        )
-        store_ok = replies is not None
-        if store_ok:
-            prediction = predict(
-                state,
-                _recent_waits(replies[0], now_ms),
-                commitment_s=commitment_s,
-                confidence=general.promise_confidence,
-                history=History.from_lists(
-                    replies[0], replies[1], replies[2], now_ms, read_limit=RECENT_READ
-                ),
-            )
+        prediction = await _prediction(call, entry.queue, state, commitment_s, now_ms)
+        store_ok = prediction is not None
     return live_rules(
         entry,
         queue_state=state,
