@@ -487,6 +487,10 @@ def _from_redis_py(reply, errors):
 
 def make_store(general, log: Log, client: str = "resp", pool_size: int = DEFAULT_POOL_SIZE) -> _SpoolingStore:
     """The server's store: `resp` (default, fastest) or `redis-py`."""
+    if general.redis_url.startswith("redis+"):  # a cluster or sentinels: store/async_cluster.py
+        from .async_cluster import make_topology_store
+
+        return make_topology_store(general, log, client, pool_size)
     if client == "redis-py":
         return RedisPyStore(general, log, pool_size)
     return AsyncStore(general, log, pool_size)

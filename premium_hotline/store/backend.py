@@ -2,8 +2,9 @@
 
 Routes call `read` (None when Redis cannot answer within `redis_timeout_ms`: the decision falls
 to `fail_tariff`) and `write` (a batch from store.records; on failure it goes to the spool). The
-transport under it differs by mode: the plain AGI script uses the small RESP client, the FastAGI
-server an asyncio redis-py pool; both raise RedisUnavailable on any connection trouble.
+transport under it differs by mode: the plain AGI script uses the small RESP client (routed by
+store/cluster.py for a Redis Cluster or Sentinel), the FastAGI server an asyncio pool; all raise
+RedisUnavailable on any connection trouble.
 """
 
 from __future__ import annotations
@@ -73,8 +74,14 @@ class PlainStore(Store):
 
     async def _execute(self, commands: list[list]) -> list:
         if self._conn is None:
+            url = self.general.redis_url
             try:
-                self._conn = RespConnection(self.general.redis_url, self.general.redis_timeout_ms / 1000)
+                if url.startswith("redis+"):  # a cluster or sentinels: routed, imported only then
+                    from .cluster import connect
+
+                    self._conn = connect(url, self.general.redis_timeout_ms / 1000)
+                else:
+                    self._conn = RespConnection(url, self.general.redis_timeout_ms / 1000)
             except ValueError as exc:
                 raise RedisUnavailable(str(exc)) from None
         return self._conn.pipeline(commands)
