@@ -19,7 +19,8 @@ from tests.support.asterisk_sandbox import AsteriskSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = "/etc/asterisk/premium-hotline.conf"
-PRICE_SOUND = "premium-hotline/price-e2e"
+# Per test process: the sounds folder is shared by every sandbox session on the machine.
+PRICE_SOUND = f"premium-hotline/price-e2e-{os.getpid()}"
 PRICE_SECONDS = 2.0
 
 # Agents are Local channels answering after a delay the test chooses (a global per agent).

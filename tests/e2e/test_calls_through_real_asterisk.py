@@ -77,11 +77,10 @@ def test_no_member_ready_is_free(hotline):
 
 
 def test_ivr_path_and_free_range_are_free_with_their_reasons(hotline):
-    ivr = hotline.call("0826100200", hangup_after=5)
-    free = hotline.call("0805123456", hangup_after=5)
-    assert hotline.decision_line("0826100200").endswith("tariff=free reason=ivr")
-    assert hotline.decision_line("0805123456").endswith("tariff=free reason=free_range")
-    for call in (ivr, free):
+    # One after the other: the queue has one agent, and a second caller would wait for the first.
+    for number, reason in (("0826100200", "ivr"), ("0805123456", "free_range")):
+        call = hotline.call(number, hangup_after=5)
+        assert hotline.decision_line(number).endswith(f"tariff=free reason={reason}")
         record = hotline.record(call)
         assert (record["outcome"], record["tariff"], record["billable_s"]) == ("answered", "free", "0")
     hotline.assert_clean()

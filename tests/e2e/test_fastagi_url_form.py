@@ -22,9 +22,7 @@ SCENARIOS = [
     scenarios.test_premium_call_answered_after_two_seconds,
     scenarios.test_an_agent_slower_than_the_commitment_downgrades_the_call,
     scenarios.test_no_member_ready_is_free,
-    # Not test_ivr_path_and_free_range_are_free_with_their_reasons: two simultaneous calls for one
-    # agent, flaky in its plain form too (the second caller sometimes hangs up before the agent
-    # is free). The decisions it checks are covered by the parity tests.
+    scenarios.test_ivr_path_and_free_range_are_free_with_their_reasons,
     scenarios.test_caller_hanging_up_while_waiting_is_abandoned_or_short_abandon,
     scenarios.test_hanging_up_during_the_price_message_closes_the_record_without_traceback,
     scenarios.test_hanging_up_during_the_decision_closes_the_record_without_traceback,
