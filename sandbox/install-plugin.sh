@@ -22,6 +22,7 @@ if ! ls "$CACHE"/pyst2-*.whl "$CACHE"/redis-*.whl "$CACHE"/structlog-*.whl >/dev
   "$PY" -m pip wheel -q -w "$CACHE" pyst2 redis structlog >"$work/pip.log" 2>&1 \
     || die "cannot build the dependency wheels (no network to PyPI?): $(tail -1 "$work/pip.log")"
 fi
+rm -rf build  # setuptools keeps build/lib between runs: a deleted module would ship again
 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$work" . >"$work/pip.log" 2>&1 \
   || die "cannot build the premium-hotline wheel: $(tail -1 "$work/pip.log")"
 cp "$CACHE"/*.whl "$work"/

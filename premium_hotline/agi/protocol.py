@@ -10,75 +10,8 @@ so values are cut well below that.
 
 from __future__ import annotations
 
-import sys
+from .pyst2_loader import pyst2
 
-_Module = type(sys)
-
-
-class _LazyModule(_Module):
-    """Stands in for a module while pyst2 is imported; the real one loads on first attribute use.
-
-    pyst2's agi.py imports pprint (whose import pulls dataclasses, inspect, ast, dis: ~30 ms
-    here) for its stderr debug echo, re for the reply parser, signal for its SIGHUP handler and
-    six for one flag. The subclass below replaces every one of those code paths, so in a plain
-    AGI process they would be paid on every call for nothing. The stand-ins are in sys.modules
-    only for the duration of `import asterisk.agi` (see _import_pyst2); pyst2's module keeps
-    them, and any use of theirs imports the real module then. Behaviour is unchanged.
-    """
-
-    def __getattr__(self, attr: str):
-        if attr.startswith("__"):  # the import system probing (`__path__` for `from x import y`)
-            raise AttributeError(attr)
-        return getattr(_real_module(self.__name__, self), attr)
-
-
-class _LazyPattern:
-    """`re.compile(...)` at pyst2's import time, compiled when first used (never, here)."""
-
-    __slots__ = ("_args", "_compiled")
-
-    def __init__(self, pattern, flags: int = 0) -> None:
-        self._args = (pattern, flags)
-        self._compiled = None
-
-    def __getattr__(self, attr: str):
-        if self._compiled is None:
-            import re
-
-            self._compiled = re.compile(*self._args)
-        return getattr(self._compiled, attr)
-
-
-def _real_module(name: str, shim: object):
-    if sys.modules.get(name) is shim:
-        del sys.modules[name]
-    return __import__(name)
-
-
-def _import_pyst2():
-    """`import asterisk.agi` with the stand-ins above for modules not imported yet."""
-    loaded = sys.modules.get("asterisk.agi")
-    if loaded is not None:
-        return loaded
-    shims: dict[str, _Module] = {}
-    for name in ("pprint", "re", "signal", "six"):
-        if name not in sys.modules:
-            shims[name] = _LazyModule(name)
-    if "re" in shims:
-        shims["re"].compile = _LazyPattern
-    if "six" in shims:
-        shims["six"].PY3 = True  # all pyst2 takes from six
-    sys.modules.update(shims)
-    try:
-        import asterisk.agi as pyst2
-    finally:
-        for name, shim in shims.items():
-            if sys.modules.get(name) is shim:
-                del sys.modules[name]
-    return pyst2
-
-
-pyst2 = _import_pyst2()  # the asterisk.agi module; import pyst2 names from here, not from it
 AGIAppError = pyst2.AGIAppError
 AGIError = pyst2.AGIError
 AGIHangup = pyst2.AGIHangup
@@ -88,14 +21,20 @@ AGIUsageError = pyst2.AGIUsageError
 
 MAX_VALUE_BYTES = 1000  # one value; a command carries at most two, well under Asterisk's 2048
 MAX_LINE_BYTES = 8192  # longest reply line we accept before calling the exchange broken
+MAX_ENV_BYTES = 65536  # the whole environment block (Asterisk's is a few hundred bytes)
+MAX_INTERIM_LINES = 20  # `100 Trying` lines before one reply (GOSUB sends one)
 
 
 class AgiHangup(AGIHangup):
     """The channel hung up, the FastAGI peer said HANGUP, or the input ended."""
 
 
-class AgiDeadChannel(AGIAppError):
-    """511: the command is not allowed on a dead channel (the caller has gone)."""
+class AgiDeadChannel(AgiHangup):
+    """511: the command is not allowed on a dead channel: the caller has gone, a hang-up.
+
+    A subclass of AgiHangup (so of pyst2's AGIAppError too): both runners treat it as the
+    caller hanging up, not as a broken exchange.
+    """
 
 
 class AgiTimeout(AGIError):
@@ -225,10 +164,11 @@ class ReplyParser:
     `feed` returns the Reply, or None when it needs another line; errors are raised.
     """
 
-    __slots__ = ("_usage",)
+    __slots__ = ("_interim", "_usage")
 
     def __init__(self) -> None:
         self._usage: list[str] | None = None
+        self._interim = 0
 
     def feed(self, line: str) -> Reply | None:
         if line == "":
@@ -249,6 +189,11 @@ class ReplyParser:
                 raise AgiHangup(f"command failed on a hung-up channel: {line[:80]!r}")
             return reply
         if code == "100":
+            # Each line gets its own read deadline: a peer sending these forever would hold the
+            # route (and the caller) forever without this bound.
+            self._interim += 1
+            if self._interim > MAX_INTERIM_LINES:
+                raise AgiProtocolError(f"more than {MAX_INTERIM_LINES} interim '100' lines for one command")
             return None
         if code == "511":
             raise AgiDeadChannel(line[:200])
