@@ -273,7 +273,7 @@ def draw(
         linestyle="--",
         color=ALL_COLOR,
         alpha=0.6,
-        label="SL2 all ((answered + abandoned) ≤ T / offered)",
+        label="SL2 all ((answered + abandoned) ≤ T / (answered + abandoned))",
     )
     slp.axhline(sl_target, color=TARGET_COLOR, linewidth=1.2, label=f"target {sl_target:.0%}")
     slp.set_ylim(-0.02, 1.05)
