@@ -11,7 +11,7 @@ import os
 import select
 import time
 
-from .protocol import MAX_LINE_BYTES, AgiHangup, AgiProtocolError, AgiTimeout
+from .protocol import MAX_ENV_BYTES, MAX_LINE_BYTES, AgiHangup, AgiProtocolError, AgiTimeout
 
 MAX_ENV_LINES = 200
 
@@ -63,10 +63,11 @@ class FdLines:
 def read_env_lines(readline) -> list[str]:
     """The environment block: lines up to the blank line that ends it.
 
-    A block that ends without its blank line, or runs past MAX_ENV_LINES, is not AGI: the
-    script was started by hand, or the peer is not Asterisk.
+    A block that ends without its blank line, or runs past MAX_ENV_LINES or MAX_ENV_BYTES, is
+    not AGI: the script was started by hand, or the peer is not Asterisk.
     """
     lines: list[str] = []
+    size = 0
     while True:
         line = readline()
         if line == "":
@@ -77,5 +78,8 @@ def read_env_lines(readline) -> list[str]:
         if not line.strip():
             return lines
         lines.append(line)
+        size += len(line)
         if len(lines) > MAX_ENV_LINES:
             raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
+        if size > MAX_ENV_BYTES:
+            raise AgiProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")

@@ -20,6 +20,7 @@ import asyncio
 
 from ..agi.lines import MAX_ENV_LINES
 from ..agi.protocol import (
+    MAX_ENV_BYTES,
     MAX_LINE_BYTES,
     AgiHangup,
     AgiProtocolError,
@@ -99,6 +100,7 @@ class AsyncSession(AgiSession):
     async def read_env(self) -> dict[str, str]:
         """The `agi_*` block, whole, within one deadline; empty input is a hang-up."""
         lines: list[str] = []
+        size = 0
         self._arm()  # one deadline for the whole block
         try:
             while True:
@@ -111,8 +113,11 @@ class AsyncSession(AgiSession):
                 if not line.strip():
                     break
                 lines.append(line)
+                size += len(line)
                 if len(lines) > MAX_ENV_LINES:
                     raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
+                if size > MAX_ENV_BYTES:
+                    raise AgiProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")
         finally:
             self._since = None
         self.env = parse_env(lines)
