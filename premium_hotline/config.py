@@ -194,7 +194,12 @@ def _bool(text: str) -> bool:
 
 def _redis_url(text: str) -> str:
     if not text.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "redis+sentinel://")):
-        raise ValueError(f"{text!r} is not a redis://, rediss://, unix:// URL")
+        schemes = "redis://, rediss://, unix://, redis+cluster:// or redis+sentinel://"
+        raise ValueError(f"{text!r} is not a {schemes} URL")
+    if text.startswith("redis+"):  # host lists, master name, database: checked now, not per call
+        from .store.topology import parse_topology_url
+
+        parse_topology_url(text)
     return text
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures. Tiers by directory: tests/unit (marker `unit`), tests/integration (`redis`:
-a real redis-server started here), tests/e2e (`e2e`: the sandbox Asterisk 22)."""
+a real redis-server started here), tests/e2e (`e2e`: the sandbox Asterisk 22), tests/scale
+(`scale`: a Redis Cluster and a Sentinel set-up, tests/scale/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.redis_server import RedisServer  # noqa: E402
 
-_TIERS = {"unit": "unit", "integration": "redis", "e2e": "e2e"}
+_TIERS = {"unit": "unit", "integration": "redis", "e2e": "e2e", "scale": "scale"}
 
 
 def pytest_collection_modifyitems(config, items):

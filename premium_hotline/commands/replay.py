@@ -11,8 +11,9 @@ import sys
 import time
 
 from ..config import load_config
+from ..store.cluster import connect
 from ..store.replay import replay
-from ..store.resp import RedisUnavailable, RespConnection
+from ..store.resp import RedisUnavailable
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +25,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     general = load_config(args.config).general
     while True:
-        connection = RespConnection(general.redis_url, max(general.redis_timeout_ms / 1000, 2.0))
+        try:  # a RESP connection, or the routed client of store/cluster.py for Cluster/Sentinel
+            connection = connect(general.redis_url, max(general.redis_timeout_ms / 1000, 2.0))
+        except ValueError as exc:
+            print(f"premium-hotline replay: {exc}; the spool is kept", file=sys.stderr)
+            return 2
         try:
             report = replay(general.spool_dir, connection.pipeline)
             print(f"{general.spool_dir}: {report}")
