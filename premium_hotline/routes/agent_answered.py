@@ -18,10 +18,11 @@ trailing CDR record of the same uniqueid (Asterisk 12+ CDR semantics).
 
 from __future__ import annotations
 
+from ..agi.protocol import AGIError
 from ..core.timeline import answered
 from ..store import records
 from ..store.keys import Keys
-from .call import NOW, Call, as_int, userfield
+from .call import NOW, Call, as_int, channel_queue, userfield
 
 
 async def handle(call: Call) -> None:
@@ -51,18 +52,25 @@ async def handle(call: Call) -> None:
         commitment_s=commitment_s,
     )
     agi = call.agi
-    await agi.set("PH_HUMAN_MS", human_ms)
-    if answer.breached:
-        await agi.set("PH_TARIFF", answer.tariff)
-        await agi.set("PH_REASON", answer.reason)
-        await agi.set(
-            "CDR(userfield)", userfield(tariff=answer.tariff, reason=answer.reason, did=marks["did"])
-        )
-    await agi.close()
+    cut: AGIError | None = None
+    try:
+        await agi.set("PH_HUMAN_MS", human_ms)
+        if answer.breached:
+            await agi.set("PH_TARIFF", answer.tariff)
+            await agi.set("PH_REASON", answer.reason)
+            await agi.set(
+                "CDR(userfield)", userfield(tariff=answer.tariff, reason=answer.reason, did=marks["did"])
+            )
+        await agi.close()
+    except AGIError as exc:
+        # The caller hung up (or Asterisk broke off) after the one read: the answer is known
+        # all the same, so it is recorded below, then the hang-up goes on to the runner.
+        cut = exc
 
     general = call.general
+    queue = channel_queue(marks["queue"])
     record = {
-        "queue": marks["queue"] or None,  # also in the event: `tail` shows it on `human` lines
+        "queue": queue or None,  # also in the event: `tail` shows it on `human` lines
         "human_at": human_ms,
         "time_to_human_ms": answer.time_to_human_ms,
         "before_queue_ms": answer.before_queue_ms,
@@ -75,7 +83,7 @@ async def handle(call: Call) -> None:
         Keys(general.key_prefix),
         uniqueid=call.uniqueid,
         record=record,
-        queue=marks["queue"],
+        queue=queue,
         human_ms=human_ms,
         time_to_human_ms=answer.time_to_human_ms,
         in_queue_ms=answer.in_queue_ms,
@@ -83,3 +91,5 @@ async def handle(call: Call) -> None:
         events_maxlen=general.events_maxlen,
     )
     await call.store.write(batch, route="agent_answered", uniqueid=call.uniqueid)
+    if cut is not None:
+        raise cut

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from ..agi.protocol import AgiProtocolError, AgiUsageError
+from ..store.keys import MAX_TAG
 
 
 class ValuesMismatch(AgiProtocolError):
@@ -25,6 +26,9 @@ RECOVERABLE = (ValuesMismatch, AgiUsageError)
 NOW = "${STRFTIME(,,%s%3q)}"
 SEPARATOR = "|"  # never in our PH_* values, queue names (validated) or numbers
 _UID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
+# What the config accepts in a queue name (config._name): a PH_QUEUE read back from the channel
+# is used only if decide_tariff (or the operator's dialplan) could have written it.
+_QUEUE_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-./")
 
 
 class Call:
@@ -89,6 +93,18 @@ class Call:
         return hmac.new(
             general.caller_hash_key, number.encode("utf-8", "replace"), hashlib.sha256
         ).hexdigest()[:20]
+
+
+def channel_queue(text: str, default: str = "") -> str:
+    """A queue name read from the channel (`${PH_QUEUE}`), or `default` when it is not one.
+
+    The value comes from Asterisk, so from whoever can set channel variables: a name with
+    braces, spaces or kilobytes of text must not become a Redis key part or a KPI row.
+    """
+    text = text.strip()
+    if text and len(text) <= MAX_TAG and all(ch in _QUEUE_CHARS for ch in text):
+        return text
+    return default
 
 
 def userfield(**fields) -> str:

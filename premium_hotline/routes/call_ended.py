@@ -8,10 +8,11 @@ count from the human's answer; a downgraded or free call bills nothing.
 
 from __future__ import annotations
 
+from ..agi.protocol import AGIError
 from ..core.timeline import ended
 from ..store import records
 from ..store.keys import Keys
-from .call import NOW, Call, as_int, userfield
+from .call import NOW, Call, as_int, channel_queue, userfield
 
 
 async def handle(call: Call) -> None:
@@ -53,24 +54,31 @@ async def handle(call: Call) -> None:
     )
     agi = call.agi
     amount = f"{ending.amount:.2f}"
-    await agi.set("PH_OUTCOME", ending.outcome)
-    await agi.set("PH_BILLABLE_S", ending.billable_s)
-    await agi.set("PH_AMOUNT", amount)
-    await agi.set(
-        "CDR(userfield)",
-        userfield(
-            tariff=ending.tariff,
-            reason=ending.reason,
-            rate=marks["rate"] if ending.tariff == "premium" else "",
-            did=marks["did"],
-            outcome=ending.outcome,
-            billable_s=ending.billable_s,
-            amount=amount,
-        ),
-    )
-    await agi.close()
+    cut: AGIError | None = None
+    try:
+        await agi.set("PH_OUTCOME", ending.outcome)
+        await agi.set("PH_BILLABLE_S", ending.billable_s)
+        await agi.set("PH_AMOUNT", amount)
+        await agi.set(
+            "CDR(userfield)",
+            userfield(
+                tariff=ending.tariff,
+                reason=ending.reason,
+                rate=marks["rate"] if ending.tariff == "premium" else "",
+                did=marks["did"],
+                outcome=ending.outcome,
+                billable_s=ending.billable_s,
+                amount=amount,
+            ),
+        )
+        await agi.close()
+    except AGIError as exc:
+        # Asterisk broke off after the one read (EOF, HANGUP, 511, a timeout): the call is over
+        # and everything its record needs is known, so it is closed below all the same; only
+        # the CDR variables not yet set are lost. The error then goes on to the runner.
+        cut = exc
 
-    queue = marks["queue"] or general.default_queue
+    queue = channel_queue(marks["queue"], general.default_queue)
     arrived_ms = as_int(marks["arrived"]) or ended_ms
     record = {
         "uniqueid": call.uniqueid,
@@ -107,3 +115,5 @@ async def handle(call: Call) -> None:
         events_maxlen=general.events_maxlen,
     )
     await call.store.write(batch, route="call_ended", uniqueid=call.uniqueid)
+    if cut is not None:
+        raise cut

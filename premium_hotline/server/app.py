@@ -13,6 +13,9 @@ Operational choices, and why:
   once, and Asterisk fails open (AGISTATUS=FAILURE, the dialplan goes on) instead of queueing.
 - Nothing blocks the loop: the route modules, the logger and the time-zone code are imported
   before the first call; spool writes (fsync) go to a worker thread.
+- Writes spooled during a Redis outage (by this server or by plain AGI scripts sharing the
+  spool directory) are replayed in the background once Redis answers again (server/replayer.py:
+  a check every `--replay-every` seconds, backoff up to a minute while Redis stays away).
 - SIGTERM (and SIGINT): stop accepting, let the calls in flight finish (bounded by
   `--drain-s`), flush the spool, exit 0. SIGHUP: reload the config; a file whose [general]
   section has errors (or that cannot be read) is refused and the running config kept, since
@@ -34,6 +37,7 @@ from ..log import Log
 from ..routes import ROUTES, get_handler
 from ..routes.call import Call
 from ..store.async_backend import DEFAULT_POOL_SIZE, make_store
+from .replayer import DEFAULT_EVERY_S, SpoolReplayer
 from .session import READ_LIMIT, AsyncSession
 from .wire import DEFAULT_ALLOW, AllowList, apply_script, parse_script
 
@@ -83,6 +87,7 @@ class FastAgiServer:
         drain_s: float = DEFAULT_DRAIN_S,
         redis_client: str = "resp",
         pool_size: int = DEFAULT_POOL_SIZE,
+        replay_every_s: float = DEFAULT_EVERY_S,
     ) -> None:
         self.config_file = config_path(config_file)
         self.host = host
@@ -93,6 +98,9 @@ class FastAgiServer:
         self.drain_s = drain_s
         self.redis_client = redis_client
         self.pool_size = pool_size
+        self.replay_every_s = replay_every_s
+        self.replayer: SpoolReplayer | None = None
+        self._replay_task: asyncio.Task | None = None
         self.config = load_config(self.config_file)
         general = self.config.general
         self.log = Log(general.log_level, general.log_file, component="fastagi")
@@ -123,6 +131,9 @@ class FastAgiServer:
         )
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]
+        if self.replay_every_s > 0:
+            self.replayer = SpoolReplayer(lambda: self.store, self.log, self.replay_every_s)
+            self._replay_task = asyncio.get_running_loop().create_task(self.replayer.run())
         self._report_config(self.config, at_start=True)
         self.log.info(
             "serving",
@@ -157,6 +168,8 @@ class FastAgiServer:
         self._stopping = True
         if self._server is not None:
             self._server.close()
+        if self.replayer is not None:
+            self.replayer.stop()  # a replay in progress stops after its current batch
         pending = set(self._active)
         cancelled = 0
         if pending:
@@ -166,6 +179,8 @@ class FastAgiServer:
             cancelled = len(pending)
             if pending:
                 await asyncio.wait(pending, timeout=2)
+        if self._replay_task is not None:
+            await asyncio.wait([self._replay_task], timeout=5)
         for store, _ in self._retired:
             await store.close()
         self._retired.clear()
@@ -178,6 +193,7 @@ class FastAgiServer:
         return {
             "redis_round_trips": getattr(store, "round_trips", 0),
             "redis_failures": getattr(store, "failures", 0),
+            "replayed_batches": self.replayer.replayed if self.replayer is not None else 0,
         }
 
     # -- SIGHUP ---------------------------------------------------------------------------------
@@ -362,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Redis transport: resp (built-in asyncio pool, default) or redis-py (redis.asyncio pool)",
     )
     parser.add_argument("--redis-pool", type=int, default=DEFAULT_POOL_SIZE, help="pooled Redis connections")
+    parser.add_argument(
+        "--replay-every",
+        type=float,
+        default=DEFAULT_EVERY_S,
+        metavar="SECONDS",
+        help=f"look at the spool this often and replay it into Redis ({DEFAULT_EVERY_S:g}; 0: never)",
+    )
     return parser
 
 
@@ -382,6 +405,7 @@ def main(argv: list[str]) -> int:
         drain_s=args.drain_s,
         redis_client=args.redis_client,
         pool_size=args.redis_pool,
+        replay_every_s=args.replay_every,
     )
     try:
         return asyncio.run(server.run())

@@ -4,11 +4,29 @@ Every key that one route or one KPI read touches together shares a Redis Cluster
 call's keys are tagged with its uniqueid, a queue's keys with the queue's name. Under Cluster a
 route then costs one round trip per slot group, and a queue's KPI read stays on one node.
 See docs/redis-schema.md.
+
+Every name is `<prefix><kind>:{<tag>}...` where the tag (a uniqueid or a queue name) is used as it
+is only when it is plain (letters, digits, `. _ - /`, at most 128 characters), which every queue
+name the config accepts and every uniqueid Asterisk makes are. Anything else, such as a value a
+hostile peer slipped into a channel variable, becomes `x<sha256 prefix>`: it can then neither
+close the hash tag early (`}`), nor grow a key without bound, nor reach a name outside the prefix.
 """
 
 from __future__ import annotations
 
 import time
+
+_TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+MAX_TAG = 128
+
+
+def tag(text: str) -> str:
+    """A hash-tag value safe in a key name: `text` itself when plain, else a fixed-size digest."""
+    if text and len(text) <= MAX_TAG and all(ch in _TAG_CHARS for ch in text):
+        return text
+    import hashlib
+
+    return "x" + hashlib.sha256(str(text).encode("utf-8", "replace")).hexdigest()[:24]
 
 
 def minute_stamp(epoch_ms: int) -> str:
@@ -28,7 +46,7 @@ class Keys:
 
     def call(self, uniqueid: str) -> str:
         """Hash: one call's record."""
-        return f"{self.prefix}call:{{{uniqueid}}}"
+        return f"{self.prefix}call:{{{tag(uniqueid)}}}"
 
     def events(self) -> str:
         """Stream: every decision, answer and hang-up, for `tail` and audits (approximate MAXLEN)."""
@@ -40,27 +58,27 @@ class Keys:
 
     def kpi_minute(self, queue: str, epoch_ms: int) -> str:
         """Hash: a queue's counters and histogram buckets for the calls that arrived in one minute."""
-        return f"{self.prefix}kpi:{{{queue}}}:{minute_stamp(epoch_ms)}"
+        return f"{self.prefix}kpi:{{{tag(queue)}}}:{minute_stamp(epoch_ms)}"
 
     def kpi_minute_at(self, queue: str, stamp: str) -> str:
-        return f"{self.prefix}kpi:{{{queue}}}:{stamp}"
+        return f"{self.prefix}kpi:{{{tag(queue)}}}:{stamp}"
 
     def counted(self, queue: str, epoch_ms: int) -> str:
         """Set: uniqueids already counted in the KPIs (per arrival hour), so a replay never counts twice."""
-        return f"{self.prefix}counted:{{{queue}}}:{hour_stamp(epoch_ms)}"
+        return f"{self.prefix}counted:{{{tag(queue)}}}:{hour_stamp(epoch_ms)}"
 
     def waiting(self, queue: str) -> str:
         """Sorted set: calls of a queue not yet answered nor ended, scored by arrival (ms)."""
-        return f"{self.prefix}waiting:{{{queue}}}"
+        return f"{self.prefix}waiting:{{{tag(queue)}}}"
 
     def recent(self, queue: str) -> str:
         """List: the latest answered calls' waits, newest first, read by the wait predictor."""
-        return f"{self.prefix}recent:{{{queue}}}"
+        return f"{self.prefix}recent:{{{tag(queue)}}}"
 
     def arrivals(self, queue: str) -> str:
         """List: "arrived_ms:p|f" per decided call, newest first (the predictor's arrival rate)."""
-        return f"{self.prefix}arrivals:{{{queue}}}"
+        return f"{self.prefix}arrivals:{{{tag(queue)}}}"
 
     def ended(self, queue: str) -> str:
         """List: "ended_ms:outcome:in_queue_ms:talk_s" per ended call, newest first (talk, patience)."""
-        return f"{self.prefix}ended:{{{queue}}}"
+        return f"{self.prefix}ended:{{{tag(queue)}}}"
