@@ -802,8 +802,14 @@ class AsteriskSandbox:
         self.cli("dialplan reload")
 
     def set_global(self, name: str, value: str) -> None:
-        """Set a dialplan global variable while Asterisk runs."""
-        self.cli(f"dialplan set global {name} {value}")
+        """Set a dialplan global variable while Asterisk runs (an empty value too).
+
+        Through AMI Setvar: the CLI's `dialplan set global NAME` needs a non-empty value, so
+        clearing a global there silently leaves the old value in place.
+        """
+        reply = self.ami("Setvar", [("Variable", name), ("Value", value)])
+        if reply.get("Response") != "Success":
+            raise SandboxError(f"AMI Setvar {name} failed: {reply}")
 
     def hangup(self, channel: str) -> None:
         """Hang up one channel by name (``channel request hangup``)."""
