@@ -12,6 +12,7 @@ import os
 from .core.hours import ALWAYS, HOLIDAY_CALENDARS, Hours, parse_dates, parse_hours
 from .core.numbers import NumberPattern, Rate, national, parse_rate, surcharge_problem
 from .ini import ConfigError, Section, Value, parse_ini
+from .log import register_secret, scrub, url_password
 
 DEFAULT_PATH = "/etc/asterisk/premium-hotline.conf"
 ENV_VAR = "PREMIUM_HOTLINE_CONFIG"
@@ -43,6 +44,7 @@ class General:
         "log_level",
         "promise_confidence",
         "record_ttl_days",
+        "redis_ca_file",
         "redis_timeout_ms",
         "redis_url",
         "service_level_s",
@@ -54,6 +56,7 @@ class General:
 
     def __init__(self) -> None:
         self.redis_url = "redis://127.0.0.1:6379/0"
+        self.redis_ca_file = ""  # CA bundle for rediss:// (empty: the system's trusted CAs)
         self.redis_timeout_ms = 200
         self.fail_tariff = "free"
         self.commitment_s = 60
@@ -203,6 +206,18 @@ def _redis_url(text: str) -> str:
     return text
 
 
+def _readable_file(text: str) -> str:
+    """A file the plugin must be able to read (checked now, not at the first call)."""
+    if not text:
+        return text
+    try:
+        with open(text, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ValueError(f"{text}: {exc.strerror or exc}") from None
+    return text
+
+
 def _name(text: str) -> str:
     """Queue names and sound names end up inside dialplan expressions: keep them plain."""
     if not text:
@@ -246,6 +261,7 @@ def _holidays(text: str) -> str:
 
 _GENERAL_KEYS = {
     "redis_url": _redis_url,
+    "redis_ca_file": _readable_file,
     "redis_timeout_ms": _int(10, 10_000),
     "fail_tariff": _choice("free", "premium"),
     "commitment_s": _int(1, 3600),
@@ -316,7 +332,18 @@ def _read_key_file(value: Value, errors: list[ConfigError]) -> bytes:
             ConfigError(value.path, value.line, "caller_hash_key_file", "the key must be at least 16 bytes")
         )
         return b""
+    register_secret(key)
     return key
+
+
+def _register_secrets(section: Section) -> None:
+    """Before any check can quote them: the Redis password and the caller hash key."""
+    url = section.values.get("redis_url")
+    if url is not None:
+        register_secret(url_password(url.text))
+    key = section.values.get("caller_hash_key")
+    if key is not None:
+        register_secret(key.text)
 
 
 def _apply_general(section: Section, config: Config) -> None:
@@ -385,6 +412,8 @@ def load_config(path: str | None = None) -> Config:
     config.errors.extend(errors)
     general = [s for s in sections if s.name.lower() == "general"]
     for section in general:
+        _register_secrets(section)
+    for section in general:
         _apply_general(section, config)
     for section in sections:
         if section.name.lower() == "general":
@@ -392,5 +421,10 @@ def load_config(path: str | None = None) -> Config:
         entry = _number_entry(section, config)
         config.entries.append(entry)
         config.errors.extend(entry.errors)
+    for error in config.errors:  # no problem text may quote a secret (a URL with its password)
+        problem = scrub(error.problem)
+        if problem != error.problem:
+            error.problem = problem
+            error.args = (f"{error.path}:{error.line}: {error.key}: {problem}",)
     config.errors.sort(key=lambda e: (e.path, e.line))
     return config

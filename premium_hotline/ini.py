@@ -64,6 +64,10 @@ def _strip_comment(line: str) -> str:
     return "".join(out).strip()
 
 
+def _first_word(line: str) -> str:
+    return line.replace(":", " ").split(None, 1)[0][:40] if line.strip() else line
+
+
 def parse_ini(path: str, errors: list[ConfigError]) -> list[Section]:
     """Read `path` into sections, appending every problem to `errors` instead of stopping.
 
@@ -121,7 +125,8 @@ def _parse_file(path: str, errors: list[ConfigError], sections: list[Section], s
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            errors.append(ConfigError(path, number, line[:40], "expected key = value"))
+            # Only the line's first word: the rest may be a secret typed with ':' for '='.
+            errors.append(ConfigError(path, number, _first_word(line), "expected key = value"))
             continue
         value = value[1:] if value.startswith(">") else value  # `key => value`
         key = key.strip().lower()

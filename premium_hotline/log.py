@@ -3,6 +3,11 @@
 An AGI process must write nothing but protocol on stdout, so logs go to stderr (which Asterisk
 shows on its console) or to a file. structlog costs tens of milliseconds to import, which a plain
 AGI script would pay on every call: below the configured level nothing is imported at all.
+
+Secrets never reach a log line: the config registers the Redis password and the caller hash key
+(`register_secret`), and every rendered line has them replaced by `***`, whatever field or
+exception message carried them. Messages are also built without them in the first place
+(`redact_url`); this is the net under that.
 """
 
 from __future__ import annotations
@@ -10,6 +15,58 @@ from __future__ import annotations
 import sys
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+_SECRETS: set[str] = set()
+MIN_SECRET = 4  # shorter strings would blank out ordinary words; such a password is weak anyway
+
+
+def register_secret(secret: str | bytes | None) -> None:
+    """Never write `secret` (nor its JSON-escaped or percent-decoded forms) in a log line."""
+    if not secret:
+        return
+    if isinstance(secret, bytes):
+        secret = secret.decode("utf-8", "replace")
+    forms = {secret}
+    if "%" in secret:
+        from urllib.parse import unquote
+
+        forms.add(unquote(secret))
+    for form in list(forms):
+        import json
+
+        forms.add(json.dumps(form)[1:-1])
+    _SECRETS.update(form for form in forms if len(form) >= MIN_SECRET)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced by `***`."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def url_password(url: str) -> str | None:
+    """The password part of `scheme://[user:]password@host...`, as written (None if none)."""
+    rest = url.partition("://")[2]
+    netloc = rest.split("/", 1)[0].split("?", 1)[0]
+    auth, at, _ = netloc.rpartition("@")
+    if not at or not auth:
+        return None
+    user, colon, password = auth.partition(":")
+    return (password if colon else user) or None
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password shown as `***`: what a log line or an error message may show."""
+    password = url_password(url)
+    if not password:
+        return url
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    auth, _, hosts = netloc.rpartition("@")
+    user, colon, _ = auth.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{scheme}{sep}{shown}@{hosts}{slash}{tail}"
 
 
 class Log:
@@ -52,6 +109,10 @@ class Log:
 _FILES: dict[str, object] = {}
 
 
+def _scrub_rendered(_logger, _method, line: str) -> str:
+    return scrub(line) if _SECRETS else line
+
+
 def _structlog_logger(path: str):
     import structlog
 
@@ -72,6 +133,7 @@ def _structlog_logger(path: str):
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.dict_tracebacks,
             structlog.processors.JSONRenderer(),
+            _scrub_rendered,
         ],
         cache_logger_on_first_use=True,
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..config import config_path, load_config
+from ..log import redact_url
 
 
 def main(argv: list[str]) -> int:
@@ -30,8 +31,9 @@ def main(argv: list[str]) -> int:
         return 1
     if not args.quiet:
         general = config.general
+        redis = redact_url(general.redis_url)
         print(
-            f"{config.path}: OK, {len(config.entries)} number section(s); redis {general.redis_url}; "
+            f"{config.path}: OK, {len(config.entries)} number section(s); redis {redis}; "
             f"commitment {general.commitment_s}s; caller numbers stored as {general.caller_privacy}"
         )
     return 0

@@ -11,9 +11,10 @@ import sys
 import time
 
 from ..config import load_config
+from ..log import scrub
 from ..store.cluster import connect
 from ..store.replay import replay
-from ..store.resp import RedisUnavailable
+from ..store.resp import RedisUnavailable, RespConnection
 
 
 def main(argv: list[str]) -> int:
@@ -24,18 +25,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="keep replaying every SECONDS")
     args = parser.parse_args(argv)
     general = load_config(args.config).general
+    timeout_s = max(general.redis_timeout_ms / 1000, 2.0)
     while True:
         try:  # a RESP connection, or the routed client of store/cluster.py for Cluster/Sentinel
-            connection = connect(general.redis_url, max(general.redis_timeout_ms / 1000, 2.0))
+            if general.redis_url.startswith("redis+"):
+                connection = connect(general.redis_url, timeout_s)
+            else:
+                connection = RespConnection(general.redis_url, timeout_s, general.redis_ca_file)
         except ValueError as exc:
-            print(f"premium-hotline replay: {exc}; the spool is kept", file=sys.stderr)
+            print(f"premium-hotline replay: {scrub(str(exc))}; the spool is kept", file=sys.stderr)
             return 2
         try:
             report = replay(general.spool_dir, connection.pipeline)
             print(f"{general.spool_dir}: {report}")
             status = 0 if not report.rejected else 1
         except RedisUnavailable as exc:
-            print(f"premium-hotline replay: Redis unavailable ({exc}); the spool is kept", file=sys.stderr)
+            why = scrub(str(exc))
+            print(f"premium-hotline replay: Redis unavailable ({why}); the spool is kept", file=sys.stderr)
             status = 1
         finally:
             connection.close()

@@ -24,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import os
 
-from ..log import Log
+from ..log import Log, redact_url
 from .backend import Store
-from .resp import RedisUnavailable, RedisURL, RespError
+from .resp import RedisUnavailable, RedisURL, RespError, tls_context
 
 DEFAULT_POOL_SIZE = 32
 
@@ -159,8 +158,11 @@ class RespPool:
     might still be on the way and would be read as the next caller's.
     """
 
-    def __init__(self, url: str, size: int = DEFAULT_POOL_SIZE, connect_timeout_s: float = 1.0) -> None:
+    def __init__(
+        self, url: str, size: int = DEFAULT_POOL_SIZE, connect_timeout_s: float = 1.0, ca_file: str = ""
+    ) -> None:
         self.url = RedisURL(url)
+        self.ca_file = ca_file
         self.size = size
         self.connect_timeout_s = connect_timeout_s
         self._idle: list[_Connection] = []
@@ -254,13 +256,7 @@ class RespPool:
                 if url.scheme == "unix":
                     reader, writer = await asyncio.open_unix_connection(url.path, limit=1 << 20)
                 else:
-                    ssl = None
-                    if url.scheme == "rediss":
-                        import ssl as _ssl
-
-                        ssl = _ssl.create_default_context(
-                            cafile=os.environ.get("PREMIUM_HOTLINE_REDIS_CA") or None
-                        )
+                    ssl = tls_context(self.ca_file) if url.scheme == "rediss" else None
                     reader, writer = await asyncio.open_connection(url.host, url.port, ssl=ssl, limit=1 << 20)
                 conn = _Connection(reader, writer)
                 hello = []
@@ -399,7 +395,9 @@ class AsyncStore(_SpoolingStore):
     def __init__(self, general, log: Log, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         super().__init__(general, log)
         try:
-            self.pool: RespPool | None = RespPool(general.redis_url, pool_size, self.timeout_s)
+            self.pool: RespPool | None = RespPool(
+                general.redis_url, pool_size, self.timeout_s, general.redis_ca_file
+            )
         except ValueError as exc:
             # redis+cluster:// and redis+sentinel:// need redis-py: every call then falls back.
             log.error("redis_url_unsupported", url_scheme=general.redis_url.partition(":")[0], error=str(exc))
@@ -407,7 +405,9 @@ class AsyncStore(_SpoolingStore):
 
     async def _transport(self, commands: list[list]) -> list:
         if self.pool is None:
-            raise RedisUnavailable(f"unsupported Redis URL for this store: {self.general.redis_url!r}")
+            raise RedisUnavailable(
+                f"unsupported Redis URL for this store: {redact_url(self.general.redis_url)!r}"
+            )
         return await self.pool.pipeline(commands)
 
     async def _close_transport(self) -> None:
@@ -437,6 +437,7 @@ class RedisPyStore(_SpoolingStore):
                 retry=Retry(NoBackoff(), 0),  # the deadline is ours; a retry would blow it
                 health_check_interval=0,
                 protocol=2,  # RESP2, as the plain client speaks: RESP3 would turn HGETALL into a dict
+                **({"ssl_ca_certs": general.redis_ca_file} if general.redis_ca_file else {}),
             )
         except ValueError as exc:  # a URL scheme redis.asyncio.Redis does not take
             log.error("redis_url_unsupported", url_scheme=general.redis_url.partition(":")[0], error=str(exc))
@@ -448,7 +449,9 @@ class RedisPyStore(_SpoolingStore):
     async def _transport(self, commands: list[list]) -> list:
         errors = self._errors
         if self._client is None:
-            raise RedisUnavailable(f"unsupported Redis URL for this store: {self.general.redis_url!r}")
+            raise RedisUnavailable(
+                f"unsupported Redis URL for this store: {redact_url(self.general.redis_url)!r}"
+            )
         try:
             pipe = self._client.pipeline(transaction=False)
             for command in commands:

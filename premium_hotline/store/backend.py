@@ -81,7 +81,9 @@ class PlainStore(Store):
 
                     self._conn = connect(url, self.general.redis_timeout_ms / 1000)
                 else:
-                    self._conn = RespConnection(url, self.general.redis_timeout_ms / 1000)
+                    self._conn = RespConnection(
+                        url, self.general.redis_timeout_ms / 1000, self.general.redis_ca_file
+                    )
             except ValueError as exc:
                 raise RedisUnavailable(str(exc)) from None
         return self._conn.pipeline(commands)

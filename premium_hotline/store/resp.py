@@ -26,7 +26,9 @@ class RedisURL:
     def __init__(self, url: str) -> None:
         scheme, sep, rest = url.partition("://")
         if not sep or scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"unsupported Redis URL {url!r}")
+            from ..log import redact_url
+
+            raise ValueError(f"unsupported Redis URL {redact_url(url)!r}")
         self.scheme = scheme
         self.username = None
         self.password = None
@@ -71,6 +73,14 @@ def _unquote(text: str) -> str:
     return unquote(text)
 
 
+def tls_context(ca_file: str | None = None):
+    """The client TLS context for rediss://: certificate and host name verified."""
+    import os
+    import ssl
+
+    return ssl.create_default_context(cafile=ca_file or os.environ.get("PREMIUM_HOTLINE_REDIS_CA") or None)
+
+
 def encode(command: list) -> bytes:
     out = [b"*%d\r\n" % len(command)]
     for arg in command:
@@ -80,11 +90,17 @@ def encode(command: list) -> bytes:
 
 
 class RespConnection:
-    """One blocking connection whose every operation shares a single deadline."""
+    """One blocking connection whose every operation shares a single deadline.
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    `ca_file`: the CA bundle that signed a rediss:// server's certificate (config
+    `redis_ca_file`; else $PREMIUM_HOTLINE_REDIS_CA; else the system's trusted CAs). The
+    server's name or IP is always checked against its certificate.
+    """
+
+    def __init__(self, url: str, timeout_s: float, ca_file: str | None = None) -> None:
         self.url = RedisURL(url)
         self.timeout_s = timeout_s
+        self.ca_file = ca_file
         self._sock = None
         self._buffer = b""
         self._deadline = 0.0
@@ -124,11 +140,9 @@ class RespConnection:
                     raise RedisUnavailable(f"Redis refused the connection setup: {reply}")
 
     def _tls(self, raw):
-        import os
         import socket
-        import ssl
 
-        context = ssl.create_default_context(cafile=os.environ.get("PREMIUM_HOTLINE_REDIS_CA") or None)
+        context = tls_context(self.ca_file)
         sock = socket.socket(fileno=raw.detach())
         sock.settimeout(self._remaining())
         return context.wrap_socket(sock, server_hostname=self.url.host)
