@@ -11,29 +11,9 @@ import pytest
 
 from tests.support.agi_peer import ChannelModel, default_env, run_script
 from tests.support.fastagi_client import FastAgiServerProcess, run_fastagi
+from tests.support.hotline_numbers import NUMBERS, READY, T0
 from tests.support.redis_server import free_port
 
-NUMBERS = """
-[0899123456]
-queue = support
-rate = 0.80/min
-announce = ph/price
-
-[0899000009]
-queue = support
-rate = 0.80/min
-ivr = yes
-
-[0805000000]
-queue = support
-"""
-
-T0 = (int(time.time() * 1000) // 60_000) * 60_000 - 3_600_000
-READY = {
-    "QUEUE_MEMBER(support,ready)": "2",
-    "QUEUE_MEMBER(support,logged)": "2",
-    "QUEUE_WAITING_COUNT(support)": "0",
-}
 NOBODY = {**READY, "QUEUE_MEMBER(support,ready)": "0"}
 
 

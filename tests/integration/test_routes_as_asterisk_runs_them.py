@@ -14,30 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.agi_peer import ChannelModel, default_env, parse_args, run_script
-
-NUMBERS = """
-[0899123456]
-queue = support
-rate = 0.80/min
-announce = ph/price
-
-[0899000009]
-queue = support
-rate = 0.80/min
-ivr = yes
-
-[0805000000]
-queue = support
-"""
-
-# A fixed Asterisk clock near the real one (the routes ignore a PBX clock a day off their own).
-T0 = (int(time.time() * 1000) // 60_000) * 60_000 - 3_600_000
-
-READY = {
-    "QUEUE_MEMBER(support,ready)": "2",
-    "QUEUE_MEMBER(support,logged)": "2",
-    "QUEUE_WAITING_COUNT(support)": "0",
-}
+from tests.support.hotline_numbers import NUMBERS, READY, T0
 
 
 def wait_for(predicate, timeout=3.0):
