@@ -288,8 +288,10 @@ class RedisPyTopologyStore(_SpoolingStore):
     """The same through redis-py's asyncio RedisCluster or Sentinel (`--redis-client redis-py`).
 
     redis-py retries cluster errors on its own; its retries are turned down to what the
-    deadline allows, the response callbacks removed (raw replies, as the RESP client gives),
-    and RESP2 asked for, as in RedisPyStore.
+    deadline allows, RESP2 asked for as in RedisPyStore, and the response callbacks of the
+    commands we send replaced by the identity (raw replies, as the RESP client gives). Only
+    those: RedisCluster shares the dictionary with its nodes and parses its own COMMAND and
+    CLUSTER SLOTS replies through it.
     """
 
     def __init__(self, general, log: Log, pool_size: int = DEFAULT_POOL_SIZE) -> None:
@@ -321,6 +323,7 @@ class RedisPyTopologyStore(_SpoolingStore):
                 cluster_error_retry_attempts=1,
                 **options,
             )
+            self._raw_only = self._client.response_callbacks
         else:
             from redis.asyncio import Redis
             from redis.asyncio.sentinel import Sentinel
@@ -333,15 +336,19 @@ class RedisPyTopologyStore(_SpoolingStore):
             self._client = sentinel.master_for(
                 topology.master, redis_class=Redis, db=topology.db, max_connections=pool_size, **options
             )
-        self._client.response_callbacks.clear()
+            self._client.response_callbacks.clear()  # as RedisPyStore: this client is ours alone
+            self._raw_only = None
 
     async def _transport(self, commands: list[list]) -> list:
         errors = self._errors
         if self._client is None:
             raise RedisUnavailable(f"unusable Redis URL: {self.general.redis_url!r}")
+        callbacks = self._raw_only
         try:
             pipe = self._client.pipeline(transaction=False)
             for command in commands:
+                if callbacks is not None and callbacks.get(command[0]) is not _raw:
+                    callbacks[command[0]] = _raw
                 pipe.execute_command(*command)
             replies = await pipe.execute(raise_on_error=False)
         except errors.ResponseError as exc:
@@ -365,6 +372,10 @@ class RedisPyTopologyStore(_SpoolingStore):
             await self._client.aclose()
         except Exception:
             pass
+
+
+def _raw(response, **_options):
+    return response
 
 
 def make_topology_store(general, log: Log, client: str = "resp", pool_size: int = DEFAULT_POOL_SIZE):

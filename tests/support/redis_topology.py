@@ -62,11 +62,27 @@ def _plain(port: int):
     return redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=2)
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, and exists."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class ClusterNodeProcess(RedisServer):
     """One cluster-enabled redis-server; its nodes.conf survives a stop, so a restart rejoins."""
 
     def __init__(self) -> None:
         super().__init__(
+            port=_cluster_port(),
             extra_args=[
                 "--cluster-enabled",
                 "yes",
@@ -76,7 +92,7 @@ class ClusterNodeProcess(RedisServer):
                 str(NODE_TIMEOUT_MS),
                 "--cluster-replica-validity-factor",
                 "0",  # a replica may always take over: the test kills masters on purpose
-            ]
+            ],
         )
 
     def kill(self) -> None:
@@ -179,6 +195,10 @@ class LocalCluster:
     def wait_healthy(self, timeout_s: float = 60) -> None:
         _wait(self.healthy, timeout_s, "the cluster to be ok with a replica per master", 0.1)
 
+    def wait_healthy_slots(self, timeout_s: float = 30) -> None:
+        """Until the live nodes serve every slot again (a replica took over), failed or not."""
+        _wait(self._view, timeout_s, "every slot served by a live master", 0.05)
+
     def masters(self) -> list[ClusterNodeProcess]:
         view = _wait(self._view, 30, "a cluster view")
         return [self.node(port) for port in sorted(view)]
@@ -202,6 +222,7 @@ class LocalCluster:
         replica = self.replica_of(master)
         with _plain(replica.port) as client:
             client.execute_command("CLUSTER", "FAILOVER")
+        _wait(lambda: replica.role() == "master", 30, f"{replica.port} to take over")
         return replica
 
     def restart_dead(self) -> None:

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.support.agi_peer import ChannelModel, default_env, run_script
-from tests.support.fastagi_client import run_fastagi
+from tests.support.fastagi_client import FastAgiServerProcess, run_fastagi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFIX = "ph:"
@@ -137,8 +137,11 @@ def plain_transport(config: str):
 class CallRun:
     """Numbered calls, placed back to back by a few workers, until told to stop."""
 
-    def __init__(self, transport, *, base_ms: int, uid_prefix: str, workers: int = 4) -> None:
+    def __init__(
+        self, transport, *, base_ms: int, uid_prefix: str, workers: int = 4, pace_s: float = 0.0
+    ) -> None:
         self.transport = transport
+        self.pace_s = pace_s  # pause between two calls of one worker
         self.base_ms = base_ms
         self.uid_prefix = uid_prefix
         self.workers = workers
@@ -197,6 +200,8 @@ class CallRun:
     def _worker(self) -> None:
         while not self._stop.is_set():
             self.place(self._take())
+            if self.pace_s:
+                self._stop.wait(self.pace_s)
 
     def start(self) -> CallRun:
         self.events["start"] = time.monotonic()
@@ -318,15 +323,27 @@ def expected_counts(calls: list[PlacedCall]) -> dict[tuple[str, str], dict[str, 
 
 def check(client, calls: list[PlacedCall], *, timeout_ms: int, agi_overhead_s: float) -> None:
     """Nothing lost, KPIs exact, nobody waited past the timeout (plus the exchange itself)."""
+    check_waits(calls, timeout_ms=timeout_ms, agi_overhead_s=agi_overhead_s)
+    check_records_and_kpis(client, calls)
+
+
+def check_waits(calls: list[PlacedCall], *, timeout_ms: int, agi_overhead_s: float) -> None:
+    """No route kept Asterisk waiting longer than `redis_timeout_ms` plus the AGI exchange
+    (and, for a plain script, its Python start-up)."""
+    slow = [(c.uid, r.route, round(r.elapsed_s * 1000)) for c in calls for r in c.runs]
+    slow = [s for s in slow if s[2] > timeout_ms + agi_overhead_s * 1000]
+    assert not slow, f"routes that kept Asterisk waiting past the timeout: {slow[:10]}"
+
+
+def check_records_and_kpis(client, calls: list[PlacedCall]) -> None:
+    """Every call closed in Redis as driven, and the KPI minutes equal to the calls: all the
+    calls that arrived in those minutes must be given, whatever the transport."""
     from premium_hotline.ops.reader import read_window
     from premium_hotline.ops.window import Window
     from premium_hotline.store.keys import Keys
     from tests.support.ops_calls import hand_count
 
     assert calls, "no call was placed"
-    slow = [(c.uid, r.route, round(r.elapsed_s * 1000)) for c in calls for r in c.runs]
-    slow = [s for s in slow if s[2] > timeout_ms + agi_overhead_s * 1000]
-    assert not slow, f"routes that kept Asterisk waiting past the timeout: {slow[:10]}"
     assert all(c.outcome for c in calls), [c.uid for c in calls if not c.outcome][:10]
     pipe = client.pipeline(transaction=False)
     for call in calls:
@@ -360,3 +377,68 @@ def check(client, calls: list[PlacedCall], *, timeout_ms: int, agi_overhead_s: f
         assert counts.get("billable_s", 0) == row["billable_s"], (queue, tariff)
         assert counts.get("amount_cents", 0) == row["amount_cents"], (queue, tariff)
         assert counts.get("breached", 0) == row["breached"], (queue, tariff)
+
+
+def through_failover(
+    url: str,
+    client,
+    tmp_path: Path,
+    record_figures,
+    *,
+    server_client: str,
+    failover,
+    recovered,
+    base_ms: int,
+    timeout_ms: int = 200,
+) -> None:
+    """Calls through a FastAGI server and through plain scripts at once, `failover()` in the
+    middle; once `recovered()` returns and a few more calls went through, replay the spool and
+    check that nothing was lost, the KPIs are exact and nobody waited past the timeout.
+
+    `client()` gives a redis-py client for the checks (RedisCluster, or the sentinels' master).
+    """
+    spool = tmp_path / "spool"
+    config = write_config(tmp_path / "ph.conf", url, spool, timeout_ms)
+    # The server's own background replay is off here, so the figures can count what was
+    # spooled; `premium-hotline replay` then sends it (test_scale_cluster tests the former).
+    server = FastAgiServerProcess(config, "--redis-client", server_client, "--replay-every", "0").start()
+    runs = {
+        f"fastagi-{server_client}": CallRun(
+            fastagi_transport([server.port]), base_ms=base_ms, uid_prefix="1790000300", workers=3, pace_s=0.01
+        ),
+        "plain": CallRun(plain_transport(config), base_ms=base_ms, uid_prefix="1790000301", workers=2),
+    }
+    try:
+        for run in runs.values():
+            run.start()
+        for run in runs.values():
+            run.wait_calls_after("start", 5)
+        for run in runs.values():
+            run.mark("failover")
+        failover()
+        recovered()
+        for run in runs.values():
+            run.mark("recovered")
+        for run in runs.values():
+            run.wait_calls_after("recovered", 8)
+    finally:
+        for run in runs.values():
+            run.stop()
+        stopped = server.stop()
+    assert stopped == 0, server.stderr[-2000:]
+    calls = [call for run in runs.values() for call in run.calls]
+    with client() as redis:
+        wait_settled(redis, calls, spool)
+        batches = spooled(spool)
+        for name, run in runs.items():
+            mine = {c.uid for c in run.calls}
+            record_figures(
+                {"transport": name, **figures(run, [b for b in batches if b["uniqueid"] in mine], "failover")}
+            )
+        replayed = replay(config)
+        assert replayed.returncode == 0, replayed.stderr + replayed.stdout
+        assert spooled(spool) == []
+        for name, run in runs.items():
+            overhead = 0.3 if name.startswith("fastagi") else 1.5  # a Python start-up per plain route
+            check_waits(run.calls, timeout_ms=timeout_ms, agi_overhead_s=overhead)
+        check_records_and_kpis(redis, calls)
