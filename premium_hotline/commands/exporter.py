@@ -61,16 +61,22 @@ def main(argv: list[str]) -> int:
         return 1
     config = load_config(config_path(args.config))
     general = config.general
+    import redis
+
     from ..ops.client import connect
     from ..ops.metrics import KpiCollector
 
     try:
         client = connect(general.redis_url, timeout_s=args.timeout)
-    except ValueError as exc:
+    except (ValueError, redis.RedisError) as exc:  # RedisError: no cluster node answered
         print(f"premium-hotline exporter: {exc}", file=sys.stderr)
         return 1
     registry = CollectorRegistry(auto_describe=False)
     registry.register(KpiCollector(client, general, queues=args.queue))
+    # Handlers first: a SIGTERM right after "serving" is printed must stop it cleanly.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
@@ -83,9 +89,6 @@ def main(argv: list[str]) -> int:
         file=sys.stderr,
         flush=True,
     )
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
     server.shutdown()

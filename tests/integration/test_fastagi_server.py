@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.agi_peer import ChannelModel, default_env, env_block
 from tests.support.fastagi_client import FastAgiServerProcess, fastagi_env, run_fastagi
+from tests.support.redis_server import free_port
 
 NUMBERS = """
 [0899123456]
@@ -246,10 +247,11 @@ def test_many_simultaneous_calls_are_all_served(write_config, redis_url, redis):
 
 
 @pytest.mark.parametrize("client", ["resp", "redis-py"])
-def test_a_redis_url_the_store_cannot_use_fails_open_instead_of_refusing_to_start(
+def test_a_cluster_that_does_not_answer_fails_open_instead_of_refusing_to_start(
     write_config, tmp_path, client
 ):
-    config = write_config(NUMBERS, redis_url="redis+cluster://127.0.0.1:7000/0", redis_timeout_ms=200)
+    port = free_port()  # nothing listens there: no node gives the slot map
+    config = write_config(NUMBERS, redis_url=f"redis+cluster://127.0.0.1:{port}/0", redis_timeout_ms=200)
     with FastAgiServerProcess(config, "--redis-client", client) as server:
         _, channel = decide(server.port, "1700000000.9")
         assert (channel.variables["PH_TARIFF"], channel.variables["PH_REASON"]) == (
@@ -258,4 +260,4 @@ def test_a_redis_url_the_store_cannot_use_fails_open_instead_of_refusing_to_star
         )
         assert server.stop() == 0
     assert (tmp_path / "spool" / "spool.jsonl").read_text().count("\n") == 1
-    assert any(e.get("event") == "redis_url_unsupported" for e in log_events(server.stderr))
+    assert any(e.get("event") == "redis_read_failed" for e in log_events(server.stderr))
