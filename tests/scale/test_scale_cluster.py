@@ -262,3 +262,34 @@ def test_the_servers_own_background_replay_drains_the_spool_into_the_cluster(clu
     assert scale_calls.spooled(spool) == []
     with cluster.client() as client:
         assert client.xlen("ph:events") == len(uids)
+
+
+def test_a_frozen_master_costs_a_call_at_most_the_timeout_and_loses_nothing(
+    cluster, tmp_path, record_figures
+):
+    """SIGSTOP: the master accepts connections and never answers (a hung host, a full disk),
+    the case a refused connection does not cover. Thawed before the cluster fails it over."""
+    import signal
+
+    frozen = cluster.owner_of("ph:recent:{support}")  # decide_tariff's read waits on it
+
+    def freeze() -> None:
+        frozen.process.send_signal(signal.SIGSTOP)
+
+    def thaw() -> None:
+        time.sleep(0.7)  # under cluster-node-timeout (1 s): no failover, just silence
+        frozen.process.send_signal(signal.SIGCONT)
+
+    try:
+        scale_calls.through_failover(
+            cluster.url,
+            cluster.client,
+            tmp_path,
+            record_figures,
+            server_client="resp",
+            failover=freeze,
+            recovered=thaw,
+            base_ms=_base_ms(),
+        )
+    finally:
+        frozen.process.send_signal(signal.SIGCONT)
