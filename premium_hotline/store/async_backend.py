@@ -399,7 +399,7 @@ class AsyncStore(_SpoolingStore):
                 general.redis_url, pool_size, self.timeout_s, general.redis_ca_file
             )
         except ValueError as exc:
-            # redis+cluster:// and redis+sentinel:// need redis-py: every call then falls back.
+            # A URL RespPool cannot parse (make_store sent redis+cluster/sentinel elsewhere): fail open.
             log.error("redis_url_unsupported", url_scheme=general.redis_url.partition(":")[0], error=str(exc))
             self.pool = None
 
