@@ -164,6 +164,13 @@ def _unquote(text: str) -> str:
     return unquote(text)
 
 
+def _shown(url: str) -> str:
+    """The URL as an error message may show it: password as `***` (config errors are printed)."""
+    from ..log import redact_url
+
+    return redact_url(url)
+
+
 def is_topology_url(url: str) -> bool:
     return url.startswith((CLUSTER_SCHEME + "://", SENTINEL_SCHEME + "://"))
 
@@ -171,7 +178,7 @@ def is_topology_url(url: str) -> bool:
 def _host_port(item: str, default_port: int, url: str) -> Node:
     item = item.strip()
     if not item:
-        raise ValueError(f"{url!r}: empty host in the list")
+        raise ValueError(f"{_shown(url)!r}: empty host in the list")
     if item.startswith("["):  # [::1]:7000
         host, _, rest = item[1:].partition("]")
         port = rest.lstrip(":")
@@ -180,13 +187,13 @@ def _host_port(item: str, default_port: int, url: str) -> Node:
     else:
         host, port = item, ""
     if not host:
-        raise ValueError(f"{url!r}: {item!r} has no host")
+        raise ValueError(f"{_shown(url)!r}: {item!r} has no host")
     try:
         number = int(port) if port else default_port
     except ValueError:
-        raise ValueError(f"{url!r}: {item!r} has a bad port") from None
+        raise ValueError(f"{_shown(url)!r}: {item!r} has a bad port") from None
     if not 0 < number < 65536:
-        raise ValueError(f"{url!r}: {item!r} has a bad port")
+        raise ValueError(f"{_shown(url)!r}: {item!r} has a bad port")
     return host, number
 
 
@@ -194,9 +201,9 @@ def parse_topology_url(url: str) -> Topology:
     """Parse a cluster or sentinel URL; ValueError says what is wrong (check-config shows it)."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in (CLUSTER_SCHEME, SENTINEL_SCHEME):
-        raise ValueError(f"{url!r} is not a {CLUSTER_SCHEME}:// or {SENTINEL_SCHEME}:// URL")
+        raise ValueError(f"{_shown(url)!r} is not a {CLUSTER_SCHEME}:// or {SENTINEL_SCHEME}:// URL")
     if "?" in rest:
-        raise ValueError(f"{url!r}: no query options are understood here")
+        raise ValueError(f"{_shown(url)!r}: no query options are understood here")
     netloc, _, path = rest.partition("/")
     username = password = None
     if "@" in netloc:
@@ -208,15 +215,15 @@ def parse_topology_url(url: str) -> Topology:
     if scheme == CLUSTER_SCHEME:
         nodes = [_host_port(item, 6379, url) for item in netloc.split(",")]
         if segments not in ([], ["0"]):
-            raise ValueError(f"{url!r}: a Redis Cluster has database 0 only (…/0 or nothing)")
+            raise ValueError(f"{_shown(url)!r}: a Redis Cluster has database 0 only (…/0 or nothing)")
         return Topology("cluster", nodes, username=username, password=password, url=url)
     nodes = [_host_port(item, DEFAULT_SENTINEL_PORT, url) for item in netloc.split(",")]
     if not segments or len(segments) > 2:
-        raise ValueError(f"{url!r}: a sentinel URL ends with /master-name or /master-name/db")
+        raise ValueError(f"{_shown(url)!r}: a sentinel URL ends with /master-name or /master-name/db")
     db = 0
     if len(segments) == 2:
         if not segments[1].isdigit():
-            raise ValueError(f"{url!r}: {segments[1]!r} is not a database number")
+            raise ValueError(f"{_shown(url)!r}: {segments[1]!r} is not a database number")
         db = int(segments[1])
     return Topology(
         "sentinel", nodes, username=username, password=password, master=segments[0], db=db, url=url

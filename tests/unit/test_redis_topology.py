@@ -247,3 +247,10 @@ def test_endless_redirects_give_up_instead_of_looping():
 def test_a_slot_no_node_serves_is_an_outage_not_a_crash():
     with pytest.raises(RedisUnavailable, match="no cluster node"):
         Routing([["GET", "k"]], SlotMap([(0, 100, A)])).plan()
+
+
+def test_a_malformed_url_is_reported_without_its_password():
+    for bad in ("redis+cluster://u:s3cr3t-pw@h1:7000/2", "redis+sentinel://:s3cr3t-pw@s1:x/m"):
+        with pytest.raises(ValueError) as error:
+            parse_topology_url(bad)
+        assert "s3cr3t-pw" not in str(error.value) and "***" in str(error.value)
