@@ -404,7 +404,7 @@ def through_failover(
     server = FastAgiServerProcess(config, "--redis-client", server_client, "--replay-every", "0").start()
     runs = {
         f"fastagi-{server_client}": CallRun(
-            fastagi_transport([server.port]), base_ms=base_ms, uid_prefix="1790000300", workers=3, pace_s=0.01
+            fastagi_transport([server.port]), base_ms=base_ms, uid_prefix="1790000300", workers=3, pace_s=0.02
         ),
         "plain": CallRun(plain_transport(config), base_ms=base_ms, uid_prefix="1790000301", workers=2),
     }
@@ -439,6 +439,8 @@ def through_failover(
         assert replayed.returncode == 0, replayed.stderr + replayed.stdout
         assert spooled(spool) == []
         for name, run in runs.items():
-            overhead = 0.3 if name.startswith("fastagi") else 1.5  # a Python start-up per plain route
+            # The FastAGI bound is the one that shows redis_timeout_ms; a plain route also pays a
+            # Python start-up, several hundred ms on a 2-core CI box running all of this at once.
+            overhead = 0.3 if name.startswith("fastagi") else 2.0
             check_waits(run.calls, timeout_ms=timeout_ms, agi_overhead_s=overhead)
         check_records_and_kpis(redis, calls)
