@@ -92,6 +92,7 @@ def _parse_file(path: str, errors: list[ConfigError], sections: list[Section], s
         errors.append(ConfigError(path, 0, "file", exc.strerror or str(exc)))
         return
     current: Section | None = sections[-1] if sections else None
+    in_broken = False  # keys under a header that was refused: that one error covers them
     in_block_comment = False
     for number, raw in enumerate(lines, start=1):
         if in_block_comment:
@@ -121,7 +122,9 @@ def _parse_file(path: str, errors: list[ConfigError], sections: list[Section], s
                 errors.append(ConfigError(path, number, directive, "only #include is supported"))
             continue
         if line.startswith("["):
+            before = len(errors)
             current = _section_header(line, path, number, sections, errors)
+            in_broken = current is None and len(errors) > before
             continue
         key, sep, value = line.partition("=")
         if not sep:
@@ -131,6 +134,8 @@ def _parse_file(path: str, errors: list[ConfigError], sections: list[Section], s
         value = value[1:] if value.startswith(">") else value  # `key => value`
         key = key.strip().lower()
         if current is None:
+            if in_broken:
+                continue
             errors.append(ConfigError(path, number, key, "is outside any [section]"))
             continue
         if not key:

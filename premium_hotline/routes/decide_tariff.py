@@ -23,7 +23,8 @@ def dialled_number(env: dict[str, str]) -> str:
     """The number the caller dialled: the route's first argument, else the extension, else DNID."""
     for candidate in (env.get("agi_arg_1", ""), env.get("agi_extension", ""), env.get("agi_dnid", "")):
         candidate = candidate.strip()
-        if candidate and candidate != "unknown" and candidate.lstrip("+").isdigit():
+        digits = candidate.lstrip("+")
+        if digits.isascii() and digits.isdigit():  # "²" and "٣" are digits to str.isdigit
             return candidate[:32]
     return ""
 
