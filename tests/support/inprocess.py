@@ -47,6 +47,7 @@ class Outcome:
         self.error: BaseException | None = None
         self.store = CaptureStore()
         self.closed = False
+        self.reads = 0  # lines the route read from Asterisk
 
 
 class _PipePeer:
@@ -62,6 +63,7 @@ class _PipePeer:
 
     def readline(self) -> str:
         self.reads += 1
+        self.outcome.reads += 1
         if self.reads > MAX_READS:
             raise AssertionError("the route keeps reading")
         while not self.pending:
@@ -153,13 +155,24 @@ class _Writer:
         self.transport.closing = True
 
 
+class _CountingSession(AsyncSession):
+    outcome: Outcome
+
+    async def _readline(self) -> str:
+        self.outcome.reads += 1
+        if self.outcome.reads > MAX_READS:
+            raise AssertionError("the route keeps reading")
+        return await super()._readline()
+
+
 def run_fastagi(route: str, env: dict, responder, config, clock_ms: int) -> Outcome:
     outcome = Outcome()
 
     async def scenario() -> None:
         reader = asyncio.StreamReader(limit=READ_LIMIT)
         transport = _Transport(reader, responder, outcome)
-        session = AsyncSession(reader, _Writer(transport, outcome), 0.05)  # a silent peer: 50 ms
+        session = _CountingSession(reader, _Writer(transport, outcome), 0.05)  # a silent peer: 50 ms
+        session.outcome = outcome
         session.env = dict(env)
         try:
             await get_handler(route)(_call(session, outcome.store, config, route, clock_ms))
