@@ -164,7 +164,9 @@ BAD_URLS = {
     "redis down": lambda tls: f"redis://{PLUGIN_USER}:{PLUGIN_PASSWORD}@127.0.0.1:{free_port()}/0",
     "plaintext to a TLS port": lambda tls: f"redis://{PLUGIN_USER}:{PLUGIN_PASSWORD}@127.0.0.1:{tls.port}/0",
     "bad port": lambda tls: f"redis://{PLUGIN_USER}:{PLUGIN_PASSWORD}@127.0.0.1:notaport/0",
-    "bad cluster seed": lambda tls: f"redis+cluster://{PLUGIN_USER}:{PLUGIN_PASSWORD}@127.0.0.1:99999/0",
+    "cluster seed down": lambda tls: (
+        f"redis+cluster://{PLUGIN_USER}:{PLUGIN_PASSWORD}@127.0.0.1:{free_port()}/0"
+    ),
 }
 
 
@@ -198,8 +200,6 @@ def test_the_redis_password_and_the_hash_key_never_reach_a_log_or_an_error(
     assert log.count("\n") >= 2  # the failures were logged: there was something to leak
     no_secret_anywhere(plain.stderr, log, server.stderr, checked.stdout, checked.stderr)
     no_secret_anywhere(replayed.stdout, replayed.stderr)
-    if case == "bad cluster seed":  # the config error quotes the URL: redacted
-        assert "***" in checked.stderr
 
 
 def test_a_config_error_never_quotes_a_secret_typed_with_the_wrong_separator(tmp_path):

@@ -94,6 +94,35 @@ def test_a_replay_waits_for_a_writer_caught_in_the_middle_of_its_line(tmp_path):
     assert done.is_set() and sorted(sent) == ["1.1", "1.2"]
 
 
+def test_a_writer_that_opened_the_spool_before_a_whole_replay_ran_writes_to_the_new_file(
+    tmp_path, monkeypatch
+):
+    """The other side of the race, made deterministic: between the writer's open and its lock,
+    a replay renames the file, reads it to the end and deletes it. The writer must notice, under
+    its lock, that its file is no longer the spool, and write to the new one."""
+    import fcntl
+
+    directory = tmp_path / "spool"
+    spool = Spool(str(directory), 10_000_000)
+    spool.append(batch("1.1"), "decide_tariff", "1.1")
+    sent, execute = replayed_uids(directory)
+    real_flock = fcntl.flock
+    raced = []
+
+    def flock(fd, operation):
+        if not raced:
+            raced.append(fd)
+            replay(str(directory), execute)  # the whole replay, inside the writer's append
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    spool.append(batch("1.2"), "call_ended", "1.2")
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    assert sent == ["1.1"] and raced
+    replay(str(directory), execute)
+    assert sent == ["1.1", "1.2"]
+
+
 def test_writers_racing_a_replay_loop_lose_nothing(tmp_path):
     directory = tmp_path / "spool"
     sent, execute = replayed_uids(directory)

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from premium_hotline.agi.lines import FdLines, read_env_lines
@@ -73,6 +73,9 @@ NASTY = [
     "é" * 700,
     "9" * 5000,
     " " * 50,
+    "²",  # digits to str.isdigit, not to a PBX
+    "٠٨٩٩١٢٣٤٥٦",
+    "0899１２３４５６",
 ]
 hostile = st.one_of(st.sampled_from(NASTY), st.text(max_size=120), st.text(min_size=1500, max_size=3000))
 
@@ -239,6 +242,9 @@ def test_a_hostile_caller_or_channel_value_leaves_the_command_stream_byte_for_by
 @given(
     values=st.dictionaries(st.sampled_from(["agi_extension", "agi_arg_1", "agi_dnid"]), hostile, min_size=1)
 )
+@example(values={"agi_extension": "²"})
+@example(values={"agi_arg_1": "0899１２３４５６"})
+@example(values={"agi_extension": 'x"\nEXEC Dial SIP/evil'})
 def test_a_hostile_dialled_number_is_one_plain_argument_or_nothing(config, transport, values):
     channel = channel_for("decide_tariff")
     outcome = run(
