@@ -525,7 +525,11 @@ ERROR = re.compile(r"^(?P<path>[^\n]+):(?P<line>\d+): (?P<key>[^\n]+?): (?P<prob
         st.tuples(
             st.sampled_from(KNOWN),
             st.text(
-                st.characters(blacklist_characters="\r\n;\x85\u2028\u2029\x0b\x0c\x1c\x1d\x1e"), max_size=40
+                st.characters(
+                    blacklist_categories=("Cs",),
+                    blacklist_characters="\r\n;\x85\u2028\u2029\x0b\x0c\x1c\x1d\x1e",
+                ),
+                max_size=40,
             ),
         ),
         max_size=8,
