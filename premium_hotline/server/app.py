@@ -47,7 +47,7 @@ DEFAULT_MAX_SESSIONS = 2000
 DEFAULT_DRAIN_S = 10.0
 
 # Settings that shape the store: a reload that changes one of them builds a new store.
-_STORE_KEYS = ("redis_url", "redis_timeout_ms", "spool_dir", "spool_max_mb")
+_STORE_KEYS = ("redis_url", "redis_ca_file", "redis_timeout_ms", "spool_dir", "spool_max_mb")
 
 
 class _Throttle:
