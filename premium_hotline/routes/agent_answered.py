@@ -58,9 +58,18 @@ async def handle(call: Call) -> None:
         if answer.breached:
             await agi.set("PH_TARIFF", answer.tariff)
             await agi.set("PH_REASON", answer.reason)
-            await agi.set(
-                "CDR(userfield)", userfield(tariff=answer.tariff, reason=answer.reason, did=marks["did"])
-            )
+        # Before the bridge: the value the bridged CDR keeps (see the module docstring).
+        await agi.set(
+            "CDR(userfield)",
+            userfield(
+                tariff=answer.tariff,
+                reason=answer.reason,
+                rate=marks["rate"] if answer.tariff == "premium" else "",
+                did=marks["did"],
+                human_ms=human_ms,
+                time_to_human_ms=answer.time_to_human_ms,
+            ),
+        )
         await agi.close()
     except AGIError as exc:
         # The caller hung up (or Asterisk broke off) after the one read: the answer is known

@@ -367,3 +367,19 @@ def test_check_config_names_file_line_and_key(tmp_path):
     assert proc.stderr.splitlines()[0] == (
         f"{path}:5: rate: 0.90/min is above the legal cap of 0.80/min for 089 numbers"
     )
+
+
+def test_agent_answered_sets_the_cdr_userfield_the_bridged_cdr_keeps(agi_script, config):
+    """Asterisk's bridged CDR keeps what was set before the bridge: tariff, rate and answer time."""
+    channel = ChannelModel(functions=READY)
+    channel.variables.update(
+        PH_ARRIVED_MS=str(T0), PH_TARIFF="premium", PH_REASON="premium", PH_RATE="0.80/min",
+        PH_COMMITMENT_S="60", PH_QUEUE="support", PH_DID="0899123456",
+    )  # fmt: skip
+    channel.functions["SHARED(PH_HUMAN_MS)"] = str(T0 + 12_000)
+    channel.clock_ms = lambda: T0 + 12_500
+    run_script(agi_script("agent_answered"), default_env(), channel, config=config)
+    assert channel.variables["CDR(userfield)"] == (
+        "ph;tariff=premium;reason=premium;rate=0.80/min;did=0899123456;"
+        f"human_ms={T0 + 12_000};time_to_human_ms=12000"
+    )
