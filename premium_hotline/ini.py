@@ -65,7 +65,10 @@ def _strip_comment(line: str) -> str:
 
 
 def _first_word(line: str) -> str:
-    return line.replace(":", " ").split(None, 1)[0][:40] if line.strip() else line
+    """What names a line that is not `key = value`: its first word, never its value (a secret
+    typed as `password: s3cret` must not reach the error message)."""
+    words = line.replace(":", " ").split(None, 1)
+    return words[0][:40] if words else "(line)"
 
 
 def parse_ini(path: str, errors: list[ConfigError]) -> list[Section]:

@@ -69,7 +69,23 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{shown}@{hosts}{slash}{tail}"
 
 
-class Log:
+class LevelMethods:
+    """`debug/info/warning/error(event, **fields)` over one `_emit(level, event, fields)`."""
+
+    def debug(self, event: str, **fields) -> None:
+        self._emit("debug", event, fields)
+
+    def info(self, event: str, **fields) -> None:
+        self._emit("info", event, fields)
+
+    def warning(self, event: str, **fields) -> None:
+        self._emit("warning", event, fields)
+
+    def error(self, event: str, **fields) -> None:
+        self._emit("error", event, fields)
+
+
+class Log(LevelMethods):
     """`log.info("decided", tariff="premium")`: one JSON object per line."""
 
     def __init__(self, level: str = "warning", path: str = "", **bound) -> None:
@@ -92,18 +108,6 @@ class Log:
             getattr(self._logger, level)(event, **fields)
         except Exception:
             pass
-
-    def debug(self, event: str, **fields) -> None:
-        self._emit("debug", event, fields)
-
-    def info(self, event: str, **fields) -> None:
-        self._emit("info", event, fields)
-
-    def warning(self, event: str, **fields) -> None:
-        self._emit("warning", event, fields)
-
-    def error(self, event: str, **fields) -> None:
-        self._emit("error", event, fields)
 
 
 _FILES: dict[str, object] = {}

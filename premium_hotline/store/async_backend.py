@@ -25,7 +25,7 @@ import asyncio
 import collections
 import concurrent.futures
 
-from ..log import Log, redact_url
+from ..log import LevelMethods, Log, redact_url
 from .backend import Store
 from .resp import RedisUnavailable, RedisURL, RespError, tls_context
 
@@ -297,7 +297,7 @@ class RespPool:
 _REPEATED = frozenset({"redis_read_failed", "redis_read_error", "redis_write_failed", "redis_write_rejected"})
 
 
-class _OncePerSecond:
+class _OncePerSecond(LevelMethods):
     """The store's log, with each repeated event written at most once a second, plus a count."""
 
     def __init__(self, log: Log) -> None:
@@ -318,18 +318,6 @@ class _OncePerSecond:
             if held:
                 fields = {**fields, "similar_suppressed": held}
         getattr(self._log, level)(event, **fields)
-
-    def debug(self, event: str, **fields) -> None:
-        self._emit("debug", event, fields)
-
-    def info(self, event: str, **fields) -> None:
-        self._emit("info", event, fields)
-
-    def warning(self, event: str, **fields) -> None:
-        self._emit("warning", event, fields)
-
-    def error(self, event: str, **fields) -> None:
-        self._emit("error", event, fields)
 
 
 class _SpoolingStore(Store):

@@ -208,3 +208,8 @@ def test_any_text_loads_without_raising_and_errors_are_one_line(tmp_path_factory
         line = str(error)
         assert "\n" not in line and "\r" not in line
         assert line.startswith(f"{path}:")
+
+
+def test_a_line_of_punctuation_alone_is_one_error_not_a_crash(tmp_path):
+    (error,) = load_config(write(tmp_path, "[general]\n:\n")).errors
+    assert (error.line, error.key) == (2, "(line)")
