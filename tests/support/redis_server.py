@@ -31,6 +31,18 @@ def redis_binary() -> str:
     return found
 
 
+def stop_process(process: subprocess.Popen | None, grace_s: float = 5) -> None:
+    """SIGTERM (a redis-server saves and exits), then SIGKILL if it is still there after grace_s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class RedisServer:
     def __init__(self, port: int | None = None, extra_args: list[str] | None = None) -> None:
         self.port = port or free_port()
@@ -76,13 +88,7 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def client(self):

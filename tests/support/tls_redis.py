@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from tests.support.redis_server import free_port, redis_binary
+from tests.support.redis_server import free_port, redis_binary, stop_process
 
 # What the plugin sends, and nothing more: the three routes' pipelines (store/records.py), the
 # decision's read, the KPI and replay Lua scripts (and the commands they call), the replay's PING
@@ -155,13 +155,7 @@ class TlsRedisServer:
         return self.client("admin", ADMIN_PASSWORD)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def cleanup(self) -> None:
