@@ -23,9 +23,9 @@
 # non-zero; the full output of the failing step is kept in DIR.build.log.
 set -euo pipefail
 
-RECIPE="3"   # bump when anything below changes what ends up in the chroot
+RECIPE="4"   # bump when anything below changes what ends up in the chroot
 SUITE="sid"
-PACKAGES=(asterisk python3 python3-pip)
+PACKAGES=(asterisk asterisk-core-sounds-fr-gsm python3 python3-pip)
 # Extra chroot packages for one machine (space-separated), e.g. "sox redis-tools".
 read -r -a EXTRA <<<"${PH_SANDBOX_EXTRA_PACKAGES:-}"
 PACKAGES+=("${EXTRA[@]}")
@@ -169,7 +169,8 @@ run_step "debootstrap --variant=minbase $SUITE" \
 
 # apt settings for every later apt-get in the chroot (including ones run by hand):
 #  - this network's sid mirror serves an expired Release file;
-#  - no recommends: keeps the chroot small (no sounds, no dahdi...).
+#  - no recommends: keeps the chroot small (no dahdi...; the French core sounds are listed
+#    explicitly, for the announced wait in French).
 cat >"$DIR/etc/apt/apt.conf.d/99premium-hotline-sandbox" <<'EOF'
 Acquire::Check-Valid-Until "false";
 APT::Install-Recommends "false";
