@@ -70,6 +70,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "refunded": ("Refunded", "Remboursé"),
     "billed": ("Billed", "Facturé"),
     "commitment": ("Commitment", "Engagement"),
+    "rate": ("Rate", "Tarif surtaxé"),
+    "wait": ("Wait to a human or to hang-up", "Attente jusqu'au conseiller ou au raccroché"),
     "yes": ("yes", "oui"),
     "no": ("no", "non"),
     "none": ("none", "aucun"),
