@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import config_path, load_config
-from .exporter import parse_listen
+from .exporter import parse_listen, serve_until_stopped
 from .options import command_parser
 
 DEFAULT_LISTEN = "127.0.0.1:9798"
@@ -138,9 +138,4 @@ def main(argv: list[str]) -> int:
         file=sys.stderr,
         flush=True,
     )
-    while not stop.wait(1.0):
-        pass
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    return 0
+    return serve_until_stopped(stop, server, thread)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import ops_calls
 from tests.support.browser import Browser
-from tests.support.wallboard_proc import Wallboard
+from tests.support.served import Wallboard
 
 SHOTS = Path("/tmp/premium-hotline-screenshots")
 

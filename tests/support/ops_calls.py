@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from tests.support.agi_peer import ChannelModel, default_env, run_script
+from tests.support.served import ServedCommand
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFIX = "ph:"
@@ -386,70 +387,14 @@ def dataset() -> Dataset:
 # ---- the exporter as a process ------------------------------------------------------------
 
 
-class Exporter:
+class Exporter(ServedCommand):
     """`premium-hotline exporter` on a free loopback port, as ops would run it."""
 
     def __init__(self, config: str, *args: str) -> None:
-        import re
-        import select
-        import subprocess
-        import sys
-
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "premium_hotline.cli",
-                "exporter",
-                "-c",
-                config,
-                "--listen",
-                "127.0.0.1:0",
-                *args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        line = ""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
-            if ready:
-                line = self.proc.stderr.readline()
-                if "serving" in line or not line:
-                    break
-        match = re.search(r"http://([\d.]+):(\d+)/metrics", line)
-        if not match:
-            self.stop()
-            raise RuntimeError(f"the exporter did not start: {line!r}")
-        self.host, self.port = match.group(1), int(match.group(2))
-        self.url = f"http://{self.host}:{self.port}/metrics"
+        super().__init__("exporter", config, *args)
 
     def scrape(self, timeout: float = 10) -> str:
-        import urllib.request
-
-        with urllib.request.urlopen(self.url, timeout=timeout) as response:
-            return response.read().decode()
-
-    def stop(self) -> int | None:
-        import signal
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self) -> Exporter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self.get(timeout=timeout)[2].decode()
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:

@@ -1,4 +1,6 @@
-"""`premium-hotline wallboard` as a process on a free loopback port, as ops would run it."""
+"""An ops command that serves HTTP (`exporter`, `wallboard`) as a process on a free loopback
+port, as ops would run it: started with `--listen 127.0.0.1:0`, its address read from the
+`serving http://...` line it prints, stopped with SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ import time
 import urllib.request
 
 
-class Wallboard:
-    def __init__(self, config: str, *args: str) -> None:
+class ServedCommand:
+    def __init__(self, command: str, config: str, *args: str) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "premium_hotline.cli",
-                "wallboard",
+                command,
                 "-c",
                 config,
                 "--listen",
@@ -38,18 +40,16 @@ class Wallboard:
                 line = self.proc.stderr.readline()
                 if "serving" in line or not line:
                     break
-        match = re.search(r"http://([\d.]+):(\d+)/", line)
+        match = re.search(r"http://([\d.]+):(\d+)(/\S*)", line)
         if not match:
             self.stop()
-            raise RuntimeError(f"the wallboard did not start: {line!r}")
-        self.url = f"http://{match.group(1)}:{match.group(2)}/"
+            raise RuntimeError(f"the {command} did not start: {line!r}")
+        self.host, self.port = match.group(1), int(match.group(2))
+        self.url = f"http://{self.host}:{self.port}{match.group(3)}"
 
     def get(self, path: str = "", timeout: float = 10) -> tuple[int, dict, bytes]:
         with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
-
-    def data(self) -> dict:
-        return json.loads(self.get("data.json")[2])
 
     def stop(self) -> int | None:
         if self.proc.poll() is None:
@@ -59,11 +59,22 @@ class Wallboard:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stderr.close()
+        if self.proc.stderr and not self.proc.stderr.closed:
+            self.proc.stderr.close()
         return self.proc.returncode
 
-    def __enter__(self) -> Wallboard:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Wallboard(ServedCommand):
+    """`premium-hotline wallboard`; `url` is its page, `data()` its snapshot."""
+
+    def __init__(self, config: str, *args: str) -> None:
+        super().__init__("wallboard", config, *args)
+
+    def data(self) -> dict:
+        return json.loads(self.get("data.json")[2])
