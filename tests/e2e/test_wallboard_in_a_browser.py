@@ -3,17 +3,21 @@
 Calls go through the shipped dialplan (price message, queue, Local agents answering after a
 delay); the page is read from its DOM and checked against `stats --json`; one more call is
 placed and the page must show it without being reloaded. The screenshot is kept (path printed).
+`stats --by agent`, `report` and `export` are checked against a hand count of the same calls.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tests.support import ops_calls
+from tests.support.audit_count import assert_export_is_records, assert_report_is_hand_count, parse_export
 from tests.support.browser import Browser
 from tests.support.served import Wallboard
 
@@ -35,13 +39,14 @@ READ = """(() => {
 FIGURES = ("offered", "answered", "abandoned", "asa_s", "service_level", "tth_p90_s", "premium_share")
 
 
-def stats_json(config: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "premium_hotline.cli", "stats", "-c", config, "--json", "--by", "agent"],
-        capture_output=True,
-        text=True,
-        timeout=30,
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "premium_hotline.cli", *args], capture_output=True, text=True, timeout=60
     )
+
+
+def stats_json(config: str) -> dict:
+    result = run("stats", "-c", config, "--json", "--by", "agent")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -104,4 +109,44 @@ def test_the_wallboard_shows_real_calls_and_follows_a_new_one_without_reloading(
     assert after["generated"] != before["generated"]
     assert_page_is_stats(after, stats_json(str(config)))
     assert int(after["agents"]["support"]["Local/agent1@agents/n"]["agent_answered"]) == len(answered) + 1
+    hotline.assert_clean()
+
+
+def test_agents_report_and_export_are_the_hand_count_of_real_calls(hotline, tmp_path):
+    hotline.agent_delay("agent1", 2)
+    hotline.agent_delay("agent2", 4)  # 0899200000 promises 4 s: the 2 s price message breaks it
+    calls = [
+        hotline.call("0899123456", hangup_after=8),  # premium, agent1
+        hotline.call("0899200000", hangup_after=12),  # premium, agent2, commitment broken
+        hotline.call("0805123456", hangup_after=7),  # free, agent1
+        hotline.call("0826100200", hangup_after=1),  # short abandon
+    ]
+    for call in calls:
+        hotline.record(call, timeout=60)
+    records = ops_calls.call_records(hotline.redis)
+    assert any(r.get("sla_breached") == "1" for r in records)
+    now = max(int(r["ended_at"]) for r in records)
+    timezone = ops_calls.noon_timezone(now)
+    config = tmp_path / "ops.conf"
+    config.write_text(f"[general]\nredis_url = {hotline.redis_server.url}\ntimezone = {timezone}\n")
+
+    report = stats_json(str(config))
+    hand = ops_calls.hand_count_agents(records)
+    assert set(hand) == {"Local/agent1@agents/n", "Local/agent2@agents/n"} == set(report["agents"])
+    for agent, counted in hand.items():
+        figures = report["agents"][agent]
+        assert figures["answered"] == counted["answered"]
+        assert figures["talk_s"] == counted["talk_s"]
+        assert figures["premium_kept"] == counted["premium_kept"]
+        assert figures["amount_cents"] == counted["amount_cents"]
+        assert math.isclose(figures["ring_mean_s"], sum(counted["ring_ms"]) / len(counted["ring_ms"]) / 1000)
+
+    day = dt.datetime.fromtimestamp(now / 1000, ZoneInfo(timezone)).date().isoformat()
+    page = tmp_path / "day.html"
+    result = run("report", "-c", str(config), "--day", day, "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    assert_report_is_hand_count(page.read_text(), records, day, timezone)
+    result = run("export", "-c", str(config), "--since", day, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert_export_is_records(parse_export(result.stdout, "csv"), records)
     hotline.assert_clean()
