@@ -139,11 +139,12 @@ def render_agents(report: dict) -> str:
     )
     rows = [["agent", "name", "queue", *(heading for heading, _, _ in AGENT_COLUMNS)]]
     for agent, figures in report["agents"].items():
+        name = figures["name"] if figures["name"] != agent else ""  # a static member's name is its interface
         for queue, entry in report["queues"].items():
             mine = entry.get("agents", {}).get(agent)
             if mine is not None and len(report["queues"]) > 1:
-                rows.append([agent, mine["name"], queue, *(_format(k, mine[f]) for _, f, k in AGENT_COLUMNS)])
-        rows.append([agent, figures["name"], "all", *(_format(k, figures[f]) for _, f, k in AGENT_COLUMNS)])
+                rows.append([agent, name, queue, *(_format(k, mine[f]) for _, f, k in AGENT_COLUMNS)])
+        rows.append([agent, name, "all", *(_format(k, figures[f]) for _, f, k in AGENT_COLUMNS)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     notes = "ring avg: from the agent's phone ringing to the answer · kept: premium calls billed premium"
     lines = [head, notes, ""]

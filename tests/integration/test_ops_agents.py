@@ -15,7 +15,6 @@ import sys
 
 import pytest
 
-from premium_hotline.core import agents, kpi
 from tests.support import ops_calls
 
 
@@ -113,25 +112,6 @@ def test_the_exporter_serves_the_same_per_agent_counters(data):
         assert math.isclose(total("agent_ring_seconds", agent), sum(counted["ring_ms"]) / 1000)
         name = next(iter(counted["names"]))
         assert samples[("premium_hotline_agent_info", frozenset({("agent", agent), ("name", name)}))] == 1
-
-
-def test_an_agent_with_colons_and_bars_in_its_interface_never_leaks_into_the_queue_figures():
-    fields = agents.kpi_fields(
-        "IAX2/peer:4569|x",
-        "Zoé | 2",
-        outcome="answered",
-        decided_tariff="premium",
-        tariff="premium",
-        talk_s=61,
-        ring=1500,
-        billable_s=61,
-        amount_cents=81,
-    )
-    assert kpi.parse_minute({k: str(v) for k, v in fields.items()}) == {}
-    crew = agents.accumulate({}, {k: str(v) for k, v in fields.items()})
-    assert list(crew) == ["IAX2/peer:4569|x"]
-    assert crew["IAX2/peer:4569|x"].name == "Zoé | 2"
-    assert agents.figures(crew["IAX2/peer:4569|x"])["ring_mean_s"] == 1.5
 
 
 def test_a_replayed_hang_up_does_not_count_its_agent_twice(data, tmp_path, redis_url):
