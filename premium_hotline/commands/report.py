@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _charts(client, general, span, title: str) -> str:
+def _charts(client, general, span, title: str, lang: str) -> str:
     """The day's picture from ops/charts.py as inline SVG."""
     import os
     import tempfile
@@ -56,7 +56,9 @@ def _charts(client, general, span, title: str) -> str:
     handle, path = tempfile.mkstemp(suffix=".svg")
     os.close(handle)
     try:
-        charts.draw(path, per_minute=merged, window=span, general=general, title=title, interval_min=15)
+        charts.draw(
+            path, per_minute=merged, window=span, general=general, title=title, interval_min=15, lang=lang
+        )
         with open(path, encoding="utf-8") as svg:
             text = svg.read()
     finally:
@@ -93,7 +95,11 @@ def main(argv: list[str]) -> int:
     try:
         client = connect(general.redis_url, timeout_s=args.timeout)
         records = calls.read(client, general.key_prefix, span.start_ms, span.end_ms)
-        svg = "" if args.no_charts else _charts(client, general, span, f"premium-hotline · {day.isoformat()}")
+        svg = (
+            ""
+            if args.no_charts
+            else _charts(client, general, span, f"premium-hotline · {day.isoformat()}", lang)
+        )
     except (ValueError, redis.RedisError) as exc:
         print(f"premium-hotline report: cannot read Redis at {general.redis_url}: {exc}", file=sys.stderr)
         return 1
