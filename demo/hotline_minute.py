@@ -303,6 +303,7 @@ def run(args: argparse.Namespace) -> int:
         f"  {'answered':>20}: Redis {hand['answered']}  Asterisk CONNECT {asterisk.get('CONNECT', 0)}  "
         f"{'OK' if answered_vs_connect else 'MISMATCH'}"
     )
+    ok &= _agents_and_bill(redis, config_path)
     print(f"  Asterisk warnings/errors: {len(problems)}; Python tracebacks on its console: {tracebacks}")
     for line in problems[:5]:
         print(f"    {line}")
@@ -311,7 +312,63 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ndemo: stopped Asterisk and redis-server; the data stays in {VAR / 'redis'}.")
     print("      Serve it again for the ops commands:  scripts/demo --redis   then e.g.")
     print(f"      .venv/bin/premium-hotline stats --config {config_path.relative_to(ROOT)} --last 1h")
+    print(f"      .venv/bin/premium-hotline wallboard --config {config_path.relative_to(ROOT)}")
     return 0 if ok else 1
+
+
+def _agents_and_bill(redis, config_path: Path) -> bool:
+    """Per agent (`stats --by agent`), the day's report and the export, each against the per-call
+    hashes counted one by one; the report and the export are kept next to the demo's data."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    records = [redis.hgetall(key) for key in redis.scan_iter("ph:call:*")]
+    ended = [r for r in records if r.get("outcome")]
+    answered: dict[str, int] = {}
+    for record in ended:
+        if record["outcome"] == "answered" and record.get("agent"):
+            answered[record["agent"]] = answered.get(record["agent"], 0) + 1
+    billed = sum(round(float(r.get("amount") or 0) * 100) for r in ended)
+    ok = True
+    by_agent = cli("stats", "--last", "30m", "--by", "agent", config=config_path)
+    print("\n== Per agent (premium-hotline stats --by agent) ==")
+    print(by_agent.stdout or by_agent.stderr)
+    try:
+        agents = json.loads(
+            cli("stats", "--last", "30m", "--by", "agent", "--json", config=config_path).stdout
+        )
+        shown = {agent: row["answered"] for agent, row in agents["agents"].items()}
+    except (ValueError, KeyError) as exc:
+        print(f"  could not read stats --by agent --json: {exc}")
+        shown = {}
+    same = shown == answered
+    ok &= same
+    print(
+        f"  {'answered per agent':>20}: stats {shown}  hand count {answered}  {'OK' if same else 'MISMATCH'}"
+    )
+    day = dt.datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
+    report_path = VAR / f"report-{day}.html"
+    report = cli("report", "--day", day, "-o", str(report_path), config=config_path)
+    print(f"  {'day report':>20}: {report.stderr.strip() or report.stdout.strip()}")
+    ok &= report.returncode == 0
+    export_path = VAR / "calls.csv"
+    export = cli("export", "--last", "30m", "--format", "csv", "-o", str(export_path), config=config_path)
+    if export.returncode == 0:
+        import csv
+
+        with open(export_path, encoding="utf-8") as lines:
+            rows = list(csv.DictReader(lines))
+        exported = sum(round(float(row["amount"] or 0) * 100) for row in rows if row["outcome"])
+        same = len(rows) == len(records) and exported == billed
+        print(
+            f"  {'export':>20}: {len(rows)} lines, billed {exported / 100:.2f}; "
+            f"hand count {len(records)} calls, billed {billed / 100:.2f}  {'OK' if same else 'MISMATCH'}"
+            f"  ({export_path.relative_to(ROOT)})"
+        )
+    else:
+        same = False
+        print(f"  {'export':>20}: {export.stderr.strip()}")
+    return ok and same
 
 
 def _totals(report) -> dict:

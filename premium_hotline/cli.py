@@ -37,6 +37,18 @@ COMMANDS = {
         "premium_hotline.commands.exporter:main",
         "Prometheus exporter of the KPIs (127.0.0.1:9797)",
     ),
+    "wallboard": (
+        "premium_hotline.commands.wallboard:main",
+        "live web page of today's figures per queue and agent (127.0.0.1:9798)",
+    ),
+    "report": (
+        "premium_hotline.commands.report:main",
+        "the day's proof for billing and audit: an HTML report (--day YYYY-MM-DD)",
+    ),
+    "export": (
+        "premium_hotline.commands.export:main",
+        "one line per call with its whole bill (--since, --until, --format csv|jsonl)",
+    ),
     "plot": ("premium_hotline.commands.plot:main", "PNG/SVG report: time to human, ASA and service level"),
 }
 

@@ -22,6 +22,23 @@ ENV_VAR = "PREMIUM_HOTLINE_CONFIG"
 FRANCE = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT"})
 
 
+# Wallboard thresholds: figure -> default. A figure in ALERT_BELOW is bad when under its
+# threshold, every other one when at or over it; 0 turns a threshold off.
+ALERT_DEFAULTS: dict[str, float] = {
+    "waiting": 5,
+    "longest_wait_s": 60,
+    "abandon_rate": 0.10,
+    "asa_s": 20,
+    "service_level": 0.80,
+    "tth_p90_s": 60,
+    "premium_share": 0,
+    "commitments_broken": 1,
+    "refunds_due": 0.01,
+    "lost": 1,
+}
+ALERT_BELOW = frozenset({"service_level", "premium_share"})
+
+
 def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH
 
@@ -31,6 +48,7 @@ class General:
 
     __slots__ = (
         "agi_timeout_ms",
+        "alerts",
         "caller_hash_key",
         "caller_privacy",
         "closed_dates",
@@ -40,6 +58,7 @@ class General:
         "fail_tariff",
         "holidays",
         "key_prefix",
+        "language",
         "log_file",
         "log_level",
         "promise_confidence",
@@ -52,6 +71,7 @@ class General:
         "spool_dir",
         "spool_max_mb",
         "timezone",
+        "wallboard_refresh_s",
     )
 
     def __init__(self) -> None:
@@ -77,6 +97,10 @@ class General:
         self.timezone = "Europe/Paris"
         self.promise_confidence = 0.95
         self.agi_timeout_ms = 2000
+        self.language = "fr"  # the wallboard's and the report's (fr or en)
+        self.wallboard_refresh_s = 5
+        # Wallboard thresholds, `alert_<figure>` keys: a figure past its threshold shows in colour.
+        self.alerts: dict[str, float] = dict(ALERT_DEFAULTS)
 
 
 class NumberEntry:
@@ -283,6 +307,9 @@ _GENERAL_KEYS = {
     "timezone": _timezone,
     "promise_confidence": _float(0.5, 0.9999),
     "agi_timeout_ms": _int(100, 60_000),
+    "language": _choice("fr", "en"),
+    "wallboard_refresh_s": _int(1, 300),
+    **{f"alert_{figure}": _float(0, 1_000_000) for figure in ALERT_DEFAULTS},
 }
 
 _NUMBER_KEYS = {
@@ -359,6 +386,8 @@ def _apply_general(section: Section, config: Config) -> None:
                 )
             else:
                 general.caller_hash_key = value.encode()
+        elif key.startswith("alert_"):
+            general.alerts[key[len("alert_") :]] = value
         elif key == "caller_hash_key_file":
             general.caller_hash_key = _read_key_file(section.values[key], errors) or general.caller_hash_key
         else:

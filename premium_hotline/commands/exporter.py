@@ -89,6 +89,11 @@ def main(argv: list[str]) -> int:
         file=sys.stderr,
         flush=True,
     )
+    return serve_until_stopped(stop, server, thread)
+
+
+def serve_until_stopped(stop: threading.Event, server, thread: threading.Thread) -> int:
+    """Block until `stop` is set (SIGTERM, SIGINT), then close the server and its thread."""
     while not stop.wait(1.0):
         pass
     server.shutdown()

@@ -5,6 +5,7 @@ Examples:
     premium-hotline stats --last 15m --queue support
     premium-hotline stats --since 08:00 --until 12:00 --json
     premium-hotline stats --watch 5            # refresh in place every 5 s (Ctrl-C to stop)
+    premium-hotline stats --by agent           # per agent: answered, talk, ring time, premium kept
 
 Calls count in the minute they ARRIVED, once they have hung up: the last minutes grow as their
 calls end. Read-only. Definitions: docs/kpis.md. A day of minutes is ~125,000 hash fields: with
@@ -115,10 +116,59 @@ def render_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+AGENT_COLUMNS = (
+    ("answ", "answered", "int"),
+    ("talk min", "talk_min", "min"),
+    ("talk avg", "talk_mean_s", "dur"),
+    ("ring avg", "ring_mean_s", "dur"),
+    ("prem", "premium_answered", "int"),
+    ("kept", "premium_kept", "int"),
+    ("kept%", "premium_kept_rate", "pct"),
+    ("bill min", "billable_min", "min"),
+    ("amount", "amount", "money"),
+)
+
+
+def render_agents(report: dict) -> str:
+    """The per-agent figures as a table, one row per agent and queue, then each agent's total."""
+    window = report["window"]
+    head = (
+        f"premium-hotline stats by agent  {window['start'][:16].replace('T', ' ')} → "
+        f"{window['end'][:19].replace('T', ' ')} {window['timezone']}"
+        f"{' (' + window['label'] + ')' if window['label'] else ''}, by arrival minute"
+    )
+    rows = [["agent", "name", "queue", *(heading for heading, _, _ in AGENT_COLUMNS)]]
+    for agent, figures in report["agents"].items():
+        name = figures["name"] if figures["name"] != agent else ""  # a static member's name is its interface
+        for queue, entry in report["queues"].items():
+            mine = entry.get("agents", {}).get(agent)
+            if mine is not None and len(report["queues"]) > 1:
+                rows.append([agent, name, queue, *(_format(k, mine[f]) for _, f, k in AGENT_COLUMNS)])
+        rows.append([agent, name, "all", *(_format(k, figures[f]) for _, f, k in AGENT_COLUMNS)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    notes = "ring avg: from the agent's phone ringing to the answer · kept: premium calls billed premium"
+    lines = [head, notes, ""]
+    for number, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths[:3], strict=True)]
+        cells += [cell.rjust(width) for cell, width in zip(row[3:], widths[3:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    if len(rows) == 1:
+        lines.append("no answered call with a known agent in this window")
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = command_parser("stats", __doc__)
     add_window(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--by",
+        choices=("queue", "agent"),
+        default="queue",
+        help="rows per queue and tariff (default), or per agent (JSON: adds `agents`)",
+    )
     parser.add_argument(
         "--watch",
         nargs="?",
@@ -144,11 +194,13 @@ def _report(client, general, args) -> dict:
     span = window.resolve(
         last=args.last, since=args.since, until=args.until, tz=general.timezone, now_ms=now_ms
     )
-    return report.build(client, general, span, now_ms=now_ms, queues=args.queue)
+    return report.build(client, general, span, now_ms=now_ms, queues=args.queue, by_agent=args.by == "agent")
 
 
 def _render(report: dict, as_json: bool) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) if as_json else render_table(report)
+    if as_json:
+        return json.dumps(report, indent=2, ensure_ascii=False)
+    return render_agents(report) if "agents" in report else render_table(report)
 
 
 def main(argv: list[str]) -> int:

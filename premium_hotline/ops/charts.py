@@ -26,6 +26,57 @@ COMMITMENT_COLOR = "#b91c1c"
 TARGET_COLOR = "#15803d"
 
 
+# The picture's words: key -> (English, French) templates.
+TEXT: dict[str, tuple[str, str]] = {
+    "premium": ("premium", "premium"),
+    "free": ("free", "gratuit"),
+    "all": ("all", "tous"),
+    "answered": ("{tariff}: {n} answered", "{tariff} : {n} répondus"),
+    "commitment": ("commitment {s}s", "engagement {s} s"),
+    "sl_threshold": ("SL threshold {s}s", "seuil du niveau de service {s} s"),
+    "no_answered": ("no answered call in this window", "aucun appel répondu sur cette période"),
+    "dist_title": (
+        "Time to reach a person (share of answered calls per {width:g} s)",
+        "Délai d'accès à un conseiller (part des appels répondus par tranche de {width:g} s)",
+    ),
+    "dist_x": (
+        "seconds from arrival to the agent's answer (last bar: and beyond)",
+        "secondes de l'arrivée au décroché du conseiller (dernière barre : et au-delà)",
+    ),
+    "within": ("{tariff}: ≈{share:.1%} within the commitment", "{tariff} : ≈{share:.1%} dans l'engagement"),
+    "cum_title": ("Answered within t", "Répondus en moins de t"),
+    "seconds": ("seconds", "secondes"),
+    "offered_calls": ("offered calls", "appels présentés"),
+    "offered_per_interval": ("offered calls per interval", "appels présentés par intervalle"),
+    "tth_mean": ("time to human, mean, {tariff}", "délai d'accès à un conseiller, moyenne, {tariff}"),
+    "asa_title": (
+        "ASA (queue and ring) and mean time to a person, per {minutes} minutes of arrival",
+        "ASA (file et sonnerie) et délai moyen d'accès à un conseiller, par {minutes} minutes d'arrivée",
+    ),
+    "sl": ("SL {tariff} (answered ≤ {s}s / answered)", "NS {tariff} (répondus ≤ {s} s / répondus)"),
+    "sl2": (
+        "SL2 all ((answered + abandoned) ≤ T / (answered + abandoned))",
+        "NS2 tous ((répondus + abandonnés) ≤ T / (répondus + abandonnés))",
+    ),
+    "target": ("target {target:.0%}", "objectif {target:.0%}"),
+    "sl_title": (
+        "Service level per {minutes} minutes of arrival",
+        "Niveau de service par {minutes} minutes d'arrivée",
+    ),
+    "arrival_x": ("arrival time ({tz})", "heure d'arrivée ({tz})"),
+    "footer": (
+        "{offered} offered · {answered} answered · {abandoned} abandoned · {unanswered} unanswered · "
+        "{short_abandoned} short abandons (not offered) · {commitments_broken} commitments broken · "
+        "{billable_min:.0f} billable min, {amount:.2f} billed.  Counted by arrival minute, calls that have "
+        "ended; percentiles within ±{bound:.2%} (±{bound_ms} ms under 1 s).",
+        "{offered} présentés · {answered} répondus · {abandoned} abandonnés · {unanswered} non répondus · "
+        "{short_abandoned} abandons courts (non présentés) · {commitments_broken} engagements non tenus · "
+        "{billable_min:.0f} min facturables, {amount:.2f} € facturés.  Comptés par minute d'arrivée, appels "
+        "terminés ; centiles à ±{bound:.2%} près (±{bound_ms} ms sous 1 s).",
+    ),
+}
+
+
 def auto_interval_min(window: Window) -> int:
     """5 minutes for windows up to 6 hours, else 15: about 24 to 100 points either way."""
     return 5 if window.end_ms - window.start_ms <= 6 * 3_600_000 else 15
@@ -102,8 +153,14 @@ def draw(
     title: str,
     interval_min: int,
     sl_target: float = 0.8,
+    lang: str = "en",
 ) -> None:
-    """Write the report figure to `path` (PNG or SVG by extension)."""
+    """Write the report figure to `path` (PNG or SVG by extension), its words in `lang`."""
+
+    def t(key: str, **values) -> str:
+        english, french = TEXT[key]
+        return (french if lang == "fr" else english).format(**values)
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,7 +191,7 @@ def draw(
     colors = {kpi.PREMIUM: PREMIUM_COLOR, kpi.FREE: FREE_COLOR}
     for offset, tariff in ((-0.2, kpi.PREMIUM), (0.2, kpi.FREE)):
         figures = summary[tariff]
-        label = f"{tariff}: {figures['answered']} answered"
+        label = t("answered", tariff=t(tariff), n=figures["answered"])
         if figures["tth_p90_s"] is not None:
             label += f", p50 {figures['tth_p50_s']:.0f}s, p90 {figures['tth_p90_s']:.0f}s"
         dist.bar(
@@ -146,14 +203,14 @@ def draw(
             label=label,
         )
     dist.axvline(
-        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=f"commitment {commitment}s"
+        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=t("commitment", s=commitment)
     )
     dist.axvline(
         service_level,
         color=TARGET_COLOR,
         linestyle=":",
         linewidth=1.5,
-        label=f"SL threshold {service_level}s",
+        label=t("sl_threshold", s=service_level),
     )
     dist.set_xlim(0, limit)
     dist.set_ylim(bottom=0, top=max(dist.get_ylim()[1], 0.05))
@@ -161,13 +218,13 @@ def draw(
         dist.text(
             0.5,
             0.5,
-            "no answered call in this window",
+            t("no_answered"),
             ha="center",
             transform=dist.transAxes,
             color="#6b7280",
         )
-    dist.set_title(f"Time to reach a person (share of answered calls per {width:g} s)")
-    dist.set_xlabel("seconds from arrival to the agent's answer (last bar: and beyond)")
+    dist.set_title(t("dist_title", width=width))
+    dist.set_xlabel(t("dist_x"))
     dist.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     dist.legend(fontsize=8, loc="upper right")
     dist.grid(axis="y", alpha=0.3)
@@ -177,24 +234,22 @@ def draw(
             continue
         xs, ys = _within_curve(tariffs[tariff], limit)
         share = within_share(tariffs[tariff], commitment)
-        cum.plot(
-            xs, ys, color=colors[tariff], linewidth=2, label=f"{tariff}: ≈{share:.1%} within the commitment"
-        )
+        cum.plot(xs, ys, color=colors[tariff], linewidth=2, label=t("within", tariff=t(tariff), share=share))
     cum.axvline(
-        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=f"commitment {commitment}s"
+        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=t("commitment", s=commitment)
     )
     cum.axvline(
         service_level,
         color=TARGET_COLOR,
         linestyle=":",
         linewidth=1.5,
-        label=f"SL threshold {service_level}s",
+        label=t("sl_threshold", s=service_level),
     )
     cum.axhline(sl_target, color=TARGET_COLOR, linestyle="-", linewidth=0.8, alpha=0.6)
     cum.set_xlim(0, limit)
     cum.set_ylim(0, 1.02)
-    cum.set_title("Answered within t")
-    cum.set_xlabel("seconds")
+    cum.set_title(t("cum_title"))
+    cum.set_xlabel(t("seconds"))
     cum.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     cum.legend(fontsize=8, loc="lower right")
     cum.grid(alpha=0.3)
@@ -210,9 +265,9 @@ def draw(
         width=bar_width,
         color="#9ca3af",
         alpha=0.3,
-        label="offered calls",
+        label=t("offered_calls"),
     )
-    volume.set_ylabel("offered calls per interval", color="#6b7280")
+    volume.set_ylabel(t("offered_per_interval"), color="#6b7280")
     asa.set_zorder(volume.get_zorder() + 1)
     asa.patch.set_visible(False)
     mid = [t + dt.timedelta(minutes=interval_min / 2) for t in times]
@@ -223,7 +278,7 @@ def draw(
             marker="o",
             markersize=3,
             color=colors[tariff],
-            label=f"ASA {tariff}",
+            label=f"ASA {t(tariff)}",
         )
         asa.plot(
             mid,
@@ -231,10 +286,10 @@ def draw(
             linestyle="--",
             color=colors[tariff],
             alpha=0.6,
-            label=f"time to human, mean, {tariff}",
+            label=t("tth_mean", tariff=t(tariff)),
         )
     asa.axhline(
-        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1, label=f"commitment {commitment}s"
+        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1, label=t("commitment", s=commitment)
     )
     # Headroom above the data and the commitment line for the legend, which sits at the top.
     highest = max(
@@ -249,8 +304,8 @@ def draw(
     )
     asa.set_ylim(0, highest * 1.45)
     volume.set_ylim(0, max([p[kpi.ALL]["offered"] for p in points] + [1]) * 1.45)
-    asa.set_ylabel("seconds")
-    asa.set_title(f"ASA (queue and ring) and mean time to a person, per {interval_min} minutes of arrival")
+    asa.set_ylabel(t("seconds"))
+    asa.set_title(t("asa_title", minutes=interval_min))
     handles, labels = asa.get_legend_handles_labels()
     more_handles, more_labels = volume.get_legend_handles_labels()
     asa.legend(handles + more_handles, labels + more_labels, fontsize=8, loc="upper left", ncol=3)
@@ -265,7 +320,7 @@ def draw(
             marker="o",
             markersize=3,
             color=color,
-            label=f"SL {tariff} (answered ≤ {service_level}s / answered)",
+            label=t("sl", tariff=t(tariff), s=service_level),
         )
     slp.plot(
         mid,
@@ -273,12 +328,12 @@ def draw(
         linestyle="--",
         color=ALL_COLOR,
         alpha=0.6,
-        label="SL2 all ((answered + abandoned) ≤ T / (answered + abandoned))",
+        label=t("sl2"),
     )
-    slp.axhline(sl_target, color=TARGET_COLOR, linewidth=1.2, label=f"target {sl_target:.0%}")
+    slp.axhline(sl_target, color=TARGET_COLOR, linewidth=1.2, label=t("target", target=sl_target))
     slp.set_ylim(-0.02, 1.05)
     slp.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    slp.set_title(f"Service level per {interval_min} minutes of arrival")
+    slp.set_title(t("sl_title", minutes=interval_min))
     slp.legend(fontsize=8, loc="lower left", ncol=3)
     slp.grid(alpha=0.3)
     locator = mdates.AutoDateLocator(tz=zone, maxticks=14)
@@ -290,17 +345,10 @@ def draw(
     )
     if times:
         slp.set_xlim(times[0], times[-1] + dt.timedelta(minutes=interval_min))
-    slp.set_xlabel(f"arrival time ({general.timezone})")
+    slp.set_xlabel(t("arrival_x", tz=general.timezone))
 
     everyone = summary[kpi.ALL]
-    footer = (
-        f"{everyone['offered']} offered · {everyone['answered']} answered · "
-        f"{everyone['abandoned']} abandoned · "
-        f"{everyone['unanswered']} unanswered · {everyone['short_abandoned']} short abandons (not offered) · "
-        f"{everyone['commitments_broken']} commitments broken · {everyone['billable_min']:.0f} billable min, "
-        f"{everyone['amount']:.2f} billed.  Counted by arrival minute, calls that have ended; "
-        f"percentiles within ±{kpi.RELATIVE_BOUND:.2%} (±{kpi.ABSOLUTE_BOUND_MS} ms under 1 s)."
-    )
+    footer = t("footer", bound=kpi.RELATIVE_BOUND, bound_ms=kpi.ABSOLUTE_BOUND_MS, **everyone)
     fig.text(0.5, -0.01, footer, ha="center", va="top", fontsize=8, color="#374151", wrap=True)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)

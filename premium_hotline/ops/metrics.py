@@ -92,6 +92,49 @@ _COUNTERS = (
 )
 
 
+# Per agent, labels queue and agent (the member interface): (metric, counter, divisor, help).
+_AGENT_COUNTERS = (
+    ("agent_calls_answered", "answered", 1, "Calls answered by the agent."),
+    ("agent_talk_seconds", "talk_s", 1, "Seconds the agent talked with callers."),
+    (
+        "agent_ring_seconds",
+        "ring_sum_ms",
+        1000,
+        "Sum of the time the agent's phone rang before the answer (over agent_rung_calls).",
+    ),
+    ("agent_rung_calls", "rung", 1, "Answered calls whose ring time is known."),
+    ("agent_premium_calls", "premium", 1, "Calls decided premium that the agent answered."),
+    (
+        "agent_premium_kept_calls",
+        "premium_kept",
+        1,
+        "Premium calls the agent answered within the promise (billed premium).",
+    ),
+    ("agent_billable_seconds", "billable_s", 1, "Seconds billed at the premium rate, the agent's calls."),
+    ("agent_billed_euros", "amount_cents", 100, "Amount billed at the premium rate, the agent's calls."),
+)
+
+
+def agent_families(crews: dict, created: float):
+    """The per-agent counters, and `agent_info` naming each agent (MEMBERNAME) as a label."""
+    families = {
+        name: _family("counter", name, help_text, ["queue", "agent"])
+        for name, _, _, help_text in _AGENT_COUNTERS
+    }
+    info = _family("gauge", "agent_info", "1 per agent seen today, with its member name.", ["agent", "name"])
+    names: dict[str, str] = {}
+    for queue in sorted(crews):
+        for agent in sorted(crews[queue]):
+            tally = crews[queue][agent]
+            for name, field, divisor, _ in _AGENT_COUNTERS:
+                families[name].add_metric([queue, agent], tally[field] / divisor, created=created)
+            names.setdefault(agent, tally.name)
+    for agent in sorted(names):
+        info.add_metric([agent, names[agent]], 1)
+    yield from families.values()
+    yield info
+
+
 def _family(kind: str, name: str, help_text: str, labels: list[str], unit: str = ""):
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -139,13 +182,16 @@ class KpiCollector:
         midnight_ms = local_midnight_ms(now_ms, self.general.timezone)
         try:
             names = reader.list_queues(self.client, self.keys, self.queues)
-            data = reader.read_window(self.client, self.keys, names, Window(midnight_ms, now_ms + 1, "today"))
+            data, crews = reader.read_window_and_agents(
+                self.client, self.keys, names, Window(midnight_ms, now_ms + 1, "today")
+            )
             waiting = reader.read_waiting(self.client, self.keys, names, now_ms)
             ok = True
         except (redis.RedisError, OSError):
             ok = False
         if ok:
             yield from self._families(data, waiting, midnight_ms / 1000, now_ms)
+            yield from agent_families(crews, midnight_ms / 1000)
         up = _family("gauge", "up", "1 if the last read of Redis succeeded, else 0.", [])
         up.add_metric([], 1 if ok else 0)
         yield up

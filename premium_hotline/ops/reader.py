@@ -8,6 +8,8 @@ as empty hashes and cost nothing else.
 
 from __future__ import annotations
 
+from ..core.agents import AgentTally
+from ..core.agents import accumulate as accumulate_agents
 from ..core.kpi import Tally, accumulate, add_by_tariff, parse_minute
 from ..store.keys import Keys, minute_stamp
 from .window import Window
@@ -65,6 +67,24 @@ def read_window(client, keys: Keys, queues: list[str], window: Window) -> dict[s
             accumulate(total, fields)
         out[queue] = total
     return out
+
+
+def read_window_and_agents(
+    client, keys: Keys, queues: list[str], window: Window
+) -> tuple[dict[str, dict[str, Tally]], dict[str, dict[str, AgentTally]]]:
+    """({queue: {tariff: Tally}}, {queue: {agent: AgentTally}}) over the window, from the same
+    one read of the minute hashes (the agents' counters live in them)."""
+    by_queue: dict[str, dict[str, Tally]] = {}
+    by_agent: dict[str, dict[str, AgentTally]] = {}
+    for queue in queues:
+        total: dict[str, Tally] = {}
+        crew: dict[str, AgentTally] = {}
+        for _, fields in _minute_hashes(client, keys, queue, window):
+            accumulate(total, fields)
+            accumulate_agents(crew, fields)
+        by_queue[queue] = total
+        by_agent[queue] = crew
+    return by_queue, by_agent
 
 
 class Waiting:

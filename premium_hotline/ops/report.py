@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from ..core import kpi
+from ..core import agents, kpi
 from ..store.keys import Keys
 from . import reader
 from .window import Window
@@ -19,13 +19,33 @@ def _iso(epoch_ms: int, tz: str) -> str:
     return dt.datetime.fromtimestamp(epoch_ms / 1000, ZoneInfo(tz)).isoformat(timespec="seconds")
 
 
-def build(client, general, window: Window, *, now_ms: int, queues: list[str] | None = None) -> dict:
-    """Read the window and the waiting sets, and return the report (JSON-ready)."""
+def build(
+    client, general, window: Window, *, now_ms: int, queues: list[str] | None = None, by_agent: bool = False
+) -> dict:
+    """Read the window and the waiting sets, and return the report (JSON-ready). With
+    `by_agent`, the figures per agent too (from the same read of the minutes)."""
     keys = Keys(general.key_prefix)
     names = reader.list_queues(client, keys, queues)
-    by_queue = reader.read_window(client, keys, names, window)
+    if by_agent:
+        by_queue, crews = reader.read_window_and_agents(client, keys, names, window)
+    else:
+        by_queue, crews = reader.read_window(client, keys, names, window), None
     waiting = reader.read_waiting(client, keys, names, now_ms)
-    return assemble(general, window, by_queue, waiting, now_ms=now_ms)
+    out = assemble(general, window, by_queue, waiting, now_ms=now_ms)
+    if crews is not None:
+        add_agents(out, crews)
+    return out
+
+
+def add_agents(report: dict, crews: dict[str, dict]) -> dict:
+    """Per-agent figures into the report: under each queue, and merged over queues at the top."""
+    everyone: dict = {}
+    for queue, crew in crews.items():
+        if queue in report["queues"]:
+            report["queues"][queue]["agents"] = agents.summarize(crew)
+        agents.merge(everyone, crew)
+    report["agents"] = agents.summarize(everyone)
+    return report
 
 
 def assemble(general, window: Window, by_queue: dict, waiting: dict, *, now_ms: int) -> dict:

@@ -19,6 +19,7 @@ trailing CDR record of the same uniqueid (Asterisk 12+ CDR semantics).
 from __future__ import annotations
 
 from ..agi.protocol import AGIError
+from ..core import agents
 from ..core.timeline import answered
 from ..store import records
 from ..store.keys import Keys
@@ -37,6 +38,8 @@ async def handle(call: Call) -> None:
             "queue": "${PH_QUEUE}",
             "did": "${PH_DID}",
             "member": "${MEMBERINTERFACE}",
+            "member_name": "${MEMBERNAME}",
+            "rang": "${SHARED(PH_RANG_AT)}",
             "stamped": "${SHARED(PH_HUMAN_MS)}",
             "now": NOW,
         }
@@ -84,7 +87,9 @@ async def handle(call: Call) -> None:
         "time_to_human_ms": answer.time_to_human_ms,
         "before_queue_ms": answer.before_queue_ms,
         "in_queue_ms": answer.in_queue_ms,
-        "agent": marks["member"][:80] or None,
+        "agent": agents.clean(marks["member"]) or None,
+        "agent_name": agents.clean(marks["member_name"]) or None,
+        "ring_ms": agents.ring_ms(marks["rang"], human_ms),
         "sla_breached": answer.breached,
     }
     call.log.info("human_reached", time_to_human_ms=answer.time_to_human_ms, breached=answer.breached)

@@ -9,6 +9,7 @@ count from the human's answer; a downgraded or free call bills nothing.
 from __future__ import annotations
 
 from ..agi.protocol import AGIError
+from ..core import agents
 from ..core.timeline import ended
 from ..store import records
 from ..store.keys import Keys
@@ -31,6 +32,10 @@ async def handle(call: Call) -> None:
             "queue": "${PH_QUEUE}",
             "did": "${PH_DID}",
             "queue_status": "${QUEUESTATUS}",
+            # Set on this channel by Queue() (setinterfacevar = yes) once a member answered.
+            "member": "${MEMBERINTERFACE}",
+            "member_name": "${MEMBERNAME}",
+            "rang": "${SHARED(PH_RANG_AT)}",
             "now": NOW,
         }
     )
@@ -103,6 +108,24 @@ async def handle(call: Call) -> None:
         "sla_breached": ending.sla_breached,
         "queue_status": marks["queue_status"] or None,
     }
+    kpis = records.kpi_fields(ending, decided)
+    if ending.outcome == "answered":
+        agent, agent_name = agents.clean(marks["member"]), agents.clean(marks["member_name"])
+        ring = agents.ring_ms(marks["rang"], as_int(human) or None)
+        record.update(agent=agent or None, agent_name=agent_name or None, ring_ms=ring)
+        kpis.update(
+            agents.kpi_fields(
+                agent,
+                agent_name,
+                outcome=ending.outcome,
+                decided_tariff=decided,
+                tariff=ending.tariff,
+                talk_s=ending.talk_s,
+                ring=ring,
+                billable_s=ending.billable_s,
+                amount_cents=int(ending.amount * 100),
+            )
+        )
     call.log.info("call_ended", outcome=ending.outcome, billable_s=ending.billable_s, tariff=ending.tariff)
     batch = records.call_closed(
         Keys(general.key_prefix),
@@ -110,7 +133,7 @@ async def handle(call: Call) -> None:
         record=record,
         queue=queue,
         arrived_ms=arrived_ms,
-        kpis=records.kpi_fields(ending, decided),
+        kpis=kpis,
         ttl_s=general.record_ttl_days * 86400,
         events_maxlen=general.events_maxlen,
     )

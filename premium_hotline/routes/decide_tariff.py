@@ -114,7 +114,7 @@ async def _decide(call: Call, number: str, entry, live: dict[str, str] | None, n
         local_date=local.date() if local else None,
         holidays=holidays,
         closed_dates=closed,
-        ivr_seen=bool(live and live.get("ivr", "").strip() not in ("", "0", "no")),
+        ivr_seen=_ivr_seen(live),
         default_queue=general.default_queue,
         fail_tariff=general.fail_tariff,
         commitment_s=commitment_s,
@@ -140,6 +140,11 @@ async def _decide(call: Call, number: str, entry, live: dict[str, str] | None, n
         commitment_s=commitment_s,
         default_queue=general.default_queue,
     )
+
+
+def _ivr_seen(live: dict | None) -> bool:
+    """The dialplan's PH_IVR: the caller came through a voice menu."""
+    return bool(live and live.get("ivr", "").strip() not in ("", "0", "no"))
 
 
 async def handle(call: Call) -> None:
@@ -207,6 +212,9 @@ async def handle(call: Call) -> None:
         "ready": live.get("ready") if live else None,
         "waiting": live.get("waiting") if live else None,
         "p_within": f"{prediction.p_within:.3f}" if prediction is not None else None,
+        # The premium criteria as decided, for the day's report: the site and the voice menu.
+        "site": entry.site if entry is not None else None,
+        "ivr": (entry is not None and entry.ivr) or _ivr_seen(live),
     }
     batch = records.decided(
         Keys(general.key_prefix),

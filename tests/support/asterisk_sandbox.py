@@ -41,7 +41,9 @@ Behaviour of Asterisk 22.10 seen through this class (sandbox/selfcheck.py checks
 * ``${STRFTIME(,,%s%3q)}`` is epoch milliseconds; ``${STRFTIME(,,%F %T.%3q)}`` a local time
   with ms.  ``${EPOCH}`` is whole seconds, so ``STRFTIME(${EPOCH},,...%3q)`` gives ``.000``.
 * Queue's AGI argument runs on the caller's channel after the member answered and before the
-  bridge; MEMBERINTERFACE and DIALEDPEERNUMBER are not set yet there, QUEUEWAIT_MS is empty.
+  bridge; QUEUEWAIT_MS is empty there. MEMBERINTERFACE and MEMBERNAME are set there (and in
+  the hang-up handler, and on the member's channel for the member gosub) only when the queue
+  has ``setinterfacevar = yes``, which the selfcheck's queue has not; DIALEDPEERNUMBER is not.
 * A hangup handler runs after the caller's CDR for the bridge (or the unanswered queue attempt)
   is closed: ``CDR(userfield)`` set there lands in a *separate trailing CDR* of the same
   uniqueid (lastapp Return, billsec 0), not in the bridged one.  Without any Dial/Queue the

@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from tests.support.agi_peer import ChannelModel, default_env, run_script
+from tests.support.served import ServedCommand
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFIX = "ph:"
@@ -147,6 +148,20 @@ def make_plans(now_ms: int, count: int = 36, seed: int = 5) -> list[Plan]:
     return plans
 
 
+AGENTS = (("Local/agent1@agents/n", "Alice Martin"), ("Local/agent2@agents/n", "Bruno Petit"))
+
+
+def agent_of(plan: Plan) -> tuple[str, str, int]:
+    """(MEMBERINTERFACE, MEMBERNAME, ring start ms) of the agent who answers an answered plan:
+    the agents take turns by uniqueid, and the phone rang 1 to 5 s before the answer (never
+    before the queue entry)."""
+    index = int(plan.uid.rpartition(".")[2])
+    agent, name = AGENTS[index % len(AGENTS)]
+    ring = 1_000 + (index % 5) * 1_000
+    rang = max(plan.queued or plan.arrived, plan.human - ring)
+    return agent, name, rang
+
+
 _FUNCTIONS = {
     f"QUEUE_MEMBER({q},{what})": value
     for q in ("support", "sales")
@@ -187,7 +202,10 @@ def drive(plan: Plan, config: str, client) -> None:
     functions = dict(_FUNCTIONS)
     if plan.human is not None:
         functions["SHARED(PH_HUMAN_MS)"] = str(plan.human)
-        variables["MEMBERINTERFACE"] = "Local/agent1@agents/n"
+        agent, name, rang = agent_of(plan)
+        variables["MEMBERINTERFACE"] = agent
+        variables["MEMBERNAME"] = name
+        functions["SHARED(PH_RANG_AT)"] = f"{rang / 1000:.6f}"
         channel = ChannelModel(variables, functions, clock_ms=lambda: plan.human + 40)
         env = default_env(plan.uid, plan.number, agi_request="agent_answered.py")
         _check(
@@ -284,6 +302,42 @@ def hand_count(records: list[dict], start_ms: int, end_ms: int, service_level_s:
     return out
 
 
+def hand_count_agents(records: list[dict], start_ms: int = 0, end_ms: int = 2**62) -> dict:
+    """{agent: counts} over answered ended calls that arrived in [start_ms, end_ms), from the
+    per-call fields alone (agent, agent_name, ring_ms, talk_s, the tariffs, the bill)."""
+    out: dict[str, dict] = {}
+    for record in records:
+        if record.get("outcome") != "answered" or not record.get("agent"):
+            continue
+        arrived = int(record["arrived_at"])
+        if not start_ms <= arrived - arrived % 60_000 < end_ms:
+            continue
+        row = out.setdefault(
+            record["agent"],
+            {
+                "names": set(),
+                "answered": 0,
+                "talk_s": 0,
+                "ring_ms": [],
+                "premium": 0,
+                "premium_kept": 0,
+                "billable_s": 0,
+                "amount_cents": 0,
+            },
+        )
+        row["names"].add(record.get("agent_name", ""))
+        row["answered"] += 1
+        row["talk_s"] += int(record["talk_s"])
+        if "ring_ms" in record:
+            row["ring_ms"].append(int(record["ring_ms"]))
+        if record["decided_tariff"] == "premium":
+            row["premium"] += 1
+            row["premium_kept"] += record["tariff"] == "premium"
+        row["billable_s"] += int(record["billable_s"])
+        row["amount_cents"] += round(float(record["amount"]) * 100)
+    return out
+
+
 # ---- one shared data set per test session ------------------------------------------------
 
 
@@ -333,70 +387,14 @@ def dataset() -> Dataset:
 # ---- the exporter as a process ------------------------------------------------------------
 
 
-class Exporter:
+class Exporter(ServedCommand):
     """`premium-hotline exporter` on a free loopback port, as ops would run it."""
 
     def __init__(self, config: str, *args: str) -> None:
-        import re
-        import select
-        import subprocess
-        import sys
-
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "premium_hotline.cli",
-                "exporter",
-                "-c",
-                config,
-                "--listen",
-                "127.0.0.1:0",
-                *args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        line = ""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
-            if ready:
-                line = self.proc.stderr.readline()
-                if "serving" in line or not line:
-                    break
-        match = re.search(r"http://([\d.]+):(\d+)/metrics", line)
-        if not match:
-            self.stop()
-            raise RuntimeError(f"the exporter did not start: {line!r}")
-        self.host, self.port = match.group(1), int(match.group(2))
-        self.url = f"http://{self.host}:{self.port}/metrics"
+        super().__init__("exporter", config, *args)
 
     def scrape(self, timeout: float = 10) -> str:
-        import urllib.request
-
-        with urllib.request.urlopen(self.url, timeout=timeout) as response:
-            return response.read().decode()
-
-    def stop(self) -> int | None:
-        import signal
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self) -> Exporter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self.get(timeout=timeout)[2].decode()
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
