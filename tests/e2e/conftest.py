@@ -72,6 +72,7 @@ NUMBERS = textwrap.dedent(f"""\
     [0899300000]
     queue = nobody
     rate = 0.80/min
+    announce = {PRICE_SOUND}
 
     [0826100200]
     queue = support
