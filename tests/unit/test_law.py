@@ -443,3 +443,25 @@ def test_a_template_shared_message_is_reported_once(tmp_path):
     make_wav(tmp_path / "ph" / "short.wav", 4)
     (error,) = price_message_problems(load_config(path))
     assert error.line == 6
+
+
+# ---- the caps on S (Arcep 2012-0856) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "cap", "above"),
+    [("0812000000", "0.06/min", "0.07/min"), ("0812000000", "0.15/call", "0.16/call"),
+     ("0822000000", "0.20/min", "0.21/min"), ("0822000000", "0.50/call", "0.51/call"),
+     ("0892000000", "0.80/min", "0.81/min"), ("0892000000", "3.00/call", "3.01/call")],
+)  # fmt: skip
+def test_each_cap_of_arcep_2012_0856_is_allowed_and_a_cent_above_is_one_error_naming_it(
+    tmp_path, number, cap, above
+):
+    section = f"[{number}]\nqueue = q\npurpose = sales\nannounce = ph/price\nrate = "
+    assert load_config(write(tmp_path, section + cap + "\n")).errors == []
+    (error,) = load_config(write(tmp_path, section + above + "\n")).errors
+    assert (error.line, error.key) == (5, "rate")
+    assert (
+        error.problem
+        == f"{above} is above the legal cap of {cap} for {number[:3]} numbers (Arcep decision 2012-0856)"
+    )
