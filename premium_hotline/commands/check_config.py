@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from ..config import LawError, config_path, load_config
+from ..core import law
 from ..log import redact_url
 from ..price_message import price_message_problems
 
@@ -33,11 +34,17 @@ def main(argv: list[str]) -> int:
         print(warning, file=sys.stderr)
     if errors:
         broken = sum(1 for entry in config.entries if entry.broken)
+        never = sum(
+            1
+            for entry in config.entries
+            if entry.rate is not None
+            and (entry.surcharge_bar or law.lacks_price_message(entry.rate, entry.announce))
+        )
         unlawful = sum(1 for error in errors if isinstance(error, LawError))
         print(
-            f"{config.path}: {len(errors)} problem(s); {broken} number section(s) will fall to "
-            f"fail_tariff={config.general.fail_tariff}; {unlawful} refused by law (never premium: "
-            "not_surchargeable)",
+            f"{config.path}: {len(errors)} problem(s), {unlawful} of them against the law; {broken} "
+            f"number section(s) will fall to fail_tariff={config.general.fail_tariff}; {never} never "
+            "premium (not_surchargeable)",
             file=sys.stderr,
         )
         return 1

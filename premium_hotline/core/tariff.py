@@ -26,7 +26,7 @@ Reason codes (PH_REASON):
 
 from __future__ import annotations
 
-from .law import price_message_required
+from .law import lacks_price_message
 from .numbers import FREE_RANGE, SURCHARGED_RANGE, Rate, number_range, surcharge_problem
 
 PREMIUM = "premium"
@@ -146,7 +146,7 @@ def static_rules(
         return free("holiday")
     if not entry.hours.is_open(weekday, minute_of_day):
         return free("closed")
-    if price_message_required(entry.rate) and not entry.announce:
+    if lacks_price_message(entry.rate, entry.announce):
         return free(NOT_SURCHARGEABLE)  # no price message, no lawful surcharge (check-config says so)
     return StaticVerdict(None)
 

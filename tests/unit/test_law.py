@@ -59,11 +59,10 @@ def static(config, number, *, fail_tariff="free"):
 # ---- the done-when of issue 12 ---------------------------------------------------------------
 
 
-def test_check_config_refuses_a_complaints_line_at_080_per_minute_in_one_line_naming_the_article(
-    tmp_path, capsys
-):
-    make_wav(tmp_path / "sounds" / "fr" / "ph" / "price.wav", 12)
-    path = write(
+def line_at_080(tmp_path, *, purpose: str, message_s: float) -> str:
+    """A 0899 line at 0.80/min with its price message of `message_s` under sounds/fr/."""
+    make_wav(tmp_path / "sounds" / "fr" / "ph" / "price.wav", message_s)
+    return write(
         tmp_path,
         f"""\
         [general]
@@ -71,11 +70,17 @@ def test_check_config_refuses_a_complaints_line_at_080_per_minute_in_one_line_na
         sounds_language = fr
         [0899123456]
         queue = support
-        purpose = complaint
+        purpose = {purpose}
         rate = 0.80/min
         announce = ph/price
         """,
     )
+
+
+def test_check_config_refuses_a_complaints_line_at_080_per_minute_in_one_line_naming_the_article(
+    tmp_path, capsys
+):
+    path = line_at_080(tmp_path, purpose="complaint", message_s=12)
     code, lines = check(path, capsys)
     assert code == 1
     assert lines[0] == (
@@ -86,20 +91,7 @@ def test_check_config_refuses_a_complaints_line_at_080_per_minute_in_one_line_na
 
 
 def test_check_config_refuses_a_5_second_price_message_in_one_line_naming_the_arrete(tmp_path, capsys):
-    make_wav(tmp_path / "sounds" / "fr" / "ph" / "price.wav", 5)
-    path = write(
-        tmp_path,
-        f"""\
-        [general]
-        sounds_dir = {tmp_path}/sounds
-        sounds_language = fr
-        [0899123456]
-        queue = support
-        purpose = sales
-        rate = 0.80/min
-        announce = ph/price
-        """,
-    )
+    path = line_at_080(tmp_path, purpose="sales", message_s=5)
     code, lines = check(path, capsys)
     assert code == 1
     assert lines[0] == (
@@ -110,21 +102,7 @@ def test_check_config_refuses_a_5_second_price_message_in_one_line_naming_the_ar
 
 
 def test_check_config_accepts_a_sales_line_with_a_12_second_message(tmp_path, capsys):
-    make_wav(tmp_path / "sounds" / "fr" / "ph" / "price.wav", 12)
-    path = write(
-        tmp_path,
-        f"""\
-        [general]
-        sounds_dir = {tmp_path}/sounds
-        sounds_language = fr
-        [0899123456]
-        queue = support
-        purpose = sales
-        rate = 0.80/min
-        announce = ph/price
-        """,
-    )
-    code, lines = check(path, capsys)
+    code, lines = check(line_at_080(tmp_path, purpose="sales", message_s=12), capsys)
     assert code == 0
     assert len(lines) == 1 and ": OK, 1 number section(s)" in lines[0]
 
