@@ -12,7 +12,6 @@ import argparse
 import sys
 
 from ..config import LawError, config_path, load_config
-from ..core import law
 from ..log import redact_url
 from ..price_message import price_message_problems
 
@@ -34,12 +33,7 @@ def main(argv: list[str]) -> int:
         print(warning, file=sys.stderr)
     if errors:
         broken = sum(1 for entry in config.entries if entry.broken)
-        never = sum(
-            1
-            for entry in config.entries
-            if entry.rate is not None
-            and (entry.surcharge_bar or law.lacks_price_message(entry.rate, entry.announce))
-        )
+        never = sum(1 for entry in config.entries if entry.surcharge_bar)
         unlawful = sum(1 for error in errors if isinstance(error, LawError))
         print(
             f"{config.path}: {len(errors)} problem(s), {unlawful} of them against the law; {broken} "

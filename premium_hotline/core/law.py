@@ -66,11 +66,6 @@ def price_message_required(rate) -> bool:
     return rate is not None and rate.amount > PRICE_MESSAGE_ABOVE
 
 
-def lacks_price_message(rate, announce: str) -> bool:
-    """Priced above 0.15 EUR with no message configured: no lawful surcharge, never premium."""
-    return price_message_required(rate) and not announce
-
-
 def missing_price_message_problem(rate: object) -> str:
     return (
         f"required: {rate} is above {PRICE_MESSAGE_ABOVE} EUR, so calls must start with a free "

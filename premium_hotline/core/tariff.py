@@ -7,9 +7,8 @@ gives its reason code, so the dialplan, the CDR and the ops view all see one sho
 Reason codes (PH_REASON):
     premium            every rule passed
     unknown_number     the dialled number has no section in the config
-    not_surchargeable  the law forbids this number's surcharge as configured: its purpose
-                       (consumer code L.121-16, L.224-38) or no price message (arrêté of
-                       10 June 2009); never premium, whatever fail_tariff says (docs/law.md)
+    not_surchargeable  the law forbids any surcharge on this number's purpose (consumer code
+                       L.121-16, L.224-38); never premium, whatever fail_tariff says (docs/law.md)
     free_range         0800-0805 numbers are free for the caller by law
     free_rate          no surcharge configured for this number (or a normal-price range)
     ivr                the path has a voice menu: premium requires a direct line to a person
@@ -26,7 +25,6 @@ Reason codes (PH_REASON):
 
 from __future__ import annotations
 
-from .law import lacks_price_message
 from .numbers import FREE_RANGE, SURCHARGED_RANGE, Rate, number_range, surcharge_problem
 
 PREMIUM = "premium"
@@ -146,8 +144,6 @@ def static_rules(
         return free("holiday")
     if not entry.hours.is_open(weekday, minute_of_day):
         return free("closed")
-    if lacks_price_message(entry.rate, entry.announce):
-        return free(NOT_SURCHARGEABLE)  # no price message, no lawful surcharge (check-config says so)
     return StaticVerdict(None)
 
 

@@ -72,7 +72,6 @@ NUMBERS = textwrap.dedent(f"""\
     [0899300000]
     queue = nobody
     rate = 0.80/min
-    announce = {PRICE_SOUND}
 
     [0826100200]
     queue = support

@@ -233,10 +233,6 @@ purpose = complaint
 rate = 0.80/min
 announce = ph/price
 hours = lundi
-[0899000003]
-queue = support
-purpose = sales
-rate = 0.80/min
 """
 
 
@@ -259,11 +255,6 @@ def test_a_refused_complaints_number_still_loads_and_is_decided_free_not_surchar
 def test_a_broken_complaints_section_with_fail_tariff_premium_is_still_free(protected):
     assert protected.lookup("0899000002").broken
     decision = static(protected, "0899000002", fail_tariff="premium").decision
-    assert (decision.tariff, decision.reason) == ("free", "not_surchargeable")
-
-
-def test_a_number_above_015_without_a_price_message_is_never_premium(protected):
-    decision = static(protected, "0899000003").decision
     assert (decision.tariff, decision.reason) == ("free", "not_surchargeable")
 
 
