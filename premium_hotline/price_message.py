@@ -2,7 +2,8 @@
 
 check-config runs this, not every call: it reads files. Asterisk takes a sound as an absolute
 path without extension, or a name under its sounds directory, looked up per language in this
-order (main/file.c, fileexists_core): the channel's language (`fr_CA`), that language without
+order (main/file.c; tests/e2e/test_law_on_real_calls.py checks it on the real Playback): the
+channel's language (`fr_CA`), that language without
 its region (`fr`), no language, then the default `en`; the first place holding the name in any
 format wins, and Asterisk then picks among the formats there by codec, so every file found
 there must be playable and long enough.

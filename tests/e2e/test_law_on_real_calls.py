@@ -116,3 +116,49 @@ def test_check_config_in_the_pbx_accepts_the_sample_config_with_the_shipped_mess
     check = hotline.pbx.run("premium-hotline", "check-config", sample, check=False)
     assert check.returncode == 0, check.stderr
     assert "OK, 5 number section(s)" in check.stdout
+
+
+def test_check_config_finds_a_sound_exactly_where_asterisk_playback_does(hotline):
+    """Asterisk wins: for each place and channel language, check-config's look-up (find_sound, run
+    inside the PBX) says "found" exactly when the real Playback finds the file."""
+    pbx = hotline.pbx
+    tag = f"ph-law-lookup-{int(time.time() * 1000)}"
+    # Debian links sounds/en to the installed English prompts (en_US_f_Allison): write through it.
+    en = pbx.run("readlink", "-f", f"{SOUNDS}/en").stdout.strip()
+    en = en[len(SOUNDS) + 1 :] if en.startswith(f"{SOUNDS}/") else "en"
+    cases = {  # name: (where the only file is, the channel's language, found by Asterisk?)
+        "fr-fr": ("fr", "fr", True),
+        "fr-en": ("fr", "en", False),
+        "plain-fr": ("", "fr", True),
+        "en-fr": (en, "fr", True),
+        "fr-frca": ("fr", "fr_CA", True),
+        "de-fr": ("de", "fr", False),
+    }
+    for name, (where, language, _) in cases.items():
+        pbx.make_sound(f"{where}/{tag}/{name}" if where else f"{tag}/{name}", seconds=0.2)
+        context = f"{tag}-{name}"
+        pbx.cli(f"dialplan add extension s,1,Set(CHANNEL(language)={language}) into {context}")
+        pbx.cli(f"dialplan add extension s,2,Playback({tag}/{name}) into {context}")
+        pbx.cli(f"dialplan add extension s,3,Hangup into {context}")
+    try:
+        for name in cases:
+            pbx.originate(f"Local/s@{tag}-{name}/n", app="Wait", data="2")
+        pbx.wait_idle(timeout=30)
+    finally:
+        for name in cases:
+            pbx.cli(f"dialplan remove context {tag}-{name}", check=False)
+    probe = (
+        "import json, sys; from premium_hotline.price_message import find_sound; "
+        f"print(json.dumps({{n: bool(find_sound('{tag}/' + n, '{SOUNDS}', l)) for n, l in "
+        "json.loads(sys.argv[1]).items()}))"
+    )
+    languages = {name: language for name, (_, language, _) in cases.items()}
+    import json
+
+    ours = json.loads(pbx.run("python3", "-c", probe, json.dumps(languages)).stdout)
+    log = pbx.log_since(hotline.mark)
+    for name, (_, _, found) in cases.items():
+        played = f"Playing '{tag}/{name}." in log
+        missing = f"{tag}/{name} does not exist" in log
+        assert (played, missing) == (found, not found), (name, [ln for ln in log.splitlines() if name in ln])
+        assert ours[name] == found, (name, ours)
