@@ -54,9 +54,9 @@ def measure(path: str) -> float:
 def price_message_problems(config: Config) -> list[ConfigError]:
     """Every number priced above 0.15 EUR has a message of at least 10 s that Asterisk can play.
 
-    Problems of a message the law requires are LawErrors (such a number is never premium at run
-    time without its `announce`); a configured message that is missing or unplayable on a number
-    that needs none is still a plain error.
+    Problems of a message the law requires are LawErrors (against the arrêté of 10 June 2009); a
+    configured message that is missing or unplayable on a number that needs none is still a
+    plain error (Playback would fail on it).
     """
     general = config.general
     problems: list[ConfigError] = []
