@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     errors = sorted([*config.errors, *price_message_problems(config)], key=lambda e: (e.path, e.line))
     for error in errors:
         print(error, file=sys.stderr)
-    for warning in config.warnings:
+    for warning in () if args.quiet else config.warnings:
         print(warning, file=sys.stderr)
     if errors:
         broken = sum(1 for entry in config.entries if entry.broken)
