@@ -434,3 +434,10 @@ def test_each_cap_of_arcep_2012_0856_is_allowed_and_a_cent_above_is_one_error_na
         error.problem
         == f"{above} is above the legal cap of {cap} for {number[:3]} numbers (Arcep decision 2012-0856)"
     )
+
+
+def test_check_config_quiet_prints_errors_only_not_warnings(tmp_path, capsys):
+    path = write(tmp_path, "[0812345678]\nqueue = q\nrate = 0.05/min\n")
+    assert check_config.main(["-q", path]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == captured.err == ""
