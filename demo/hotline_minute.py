@@ -30,8 +30,9 @@ from tests.support.redis_server import RedisServer  # noqa: E402
 
 VAR = ROOT / "var" / "demo"
 REDIS_PORT = 6391
-PRICE_SOUND = "premium-hotline/price-demo"
-PRICE_SECONDS = 4.0
+# The shipped price messages (scripts/price-messages), installed where a PBX keeps them.
+SOUNDS = ROOT / "sounds" / "premium-hotline"
+SOUNDS_IN_PBX = "/usr/share/asterisk/sounds/premium-hotline"
 AGENTS = ("agent1", "agent2", "agent3", "agent4")
 
 NUMBERS = {
@@ -59,19 +60,25 @@ holidays = none
 [centre](!)
 queue = support
 site = FR
-announce = {PRICE_SOUND}
 
 [0899123456](centre)
+purpose = advice
 rate = 0.80/min
+announce = premium-hotline/price-0899123456
 
 [_0899777XXX](centre)
+purpose = information
 rate = 2.99/call
+announce = premium-hotline/price-0899-per-call
 
 [0805123456](centre)
+purpose = after_sales
 
 [0826100200](centre)
+purpose = sales
 rate = 0.15/min
 ivr = yes
+announce = premium-hotline/price-0826100200
 """
 
 
@@ -233,7 +240,8 @@ def run(args: argparse.Namespace) -> int:
             extensions=AGENT_DIALPLAN,
             queues=QUEUES,
         )
-        pbx.make_sound(PRICE_SOUND, seconds=PRICE_SECONDS)
+        for message in sorted(SOUNDS.glob("*.gsm")):
+            pbx.put_file(f"{SOUNDS_IN_PBX}/{message.name}", src=message)
         pbx.put_file("/etc/asterisk/premium-hotline.conf", config_text)
         boot = pbx.start()
         print(f"demo: Asterisk 22 up in {boot:.1f}s, redis-server on 127.0.0.1:{REDIS_PORT}; placing calls")

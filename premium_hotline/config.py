@@ -8,7 +8,9 @@ a broken number section is kept aside with its errors, so calls to that number f
 from __future__ import annotations
 
 import os
+import re
 
+from .core import law
 from .core.hours import ALWAYS, HOLIDAY_CALENDARS, Hours, parse_dates, parse_hours
 from .core.numbers import NumberPattern, Rate, national, parse_rate, surcharge_problem
 from .ini import ConfigError, Section, Value, parse_ini
@@ -37,6 +39,13 @@ ALERT_DEFAULTS: dict[str, float] = {
     "lost": 1,
 }
 ALERT_BELOW = frozenset({"service_level", "premium_share"})
+class LawError(ConfigError):
+    """A setting the law forbids (a surcharge on a complaints number).
+
+    check-config refuses it like any error, but it does not make the section broken: the
+    number keeps working and is simply never premium (reason `not_surchargeable`), whatever
+    `fail_tariff` says, so a refused config can never surcharge what the law forbids.
+    """
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -62,12 +71,16 @@ class General:
         "log_file",
         "log_level",
         "promise_confidence",
+        "purpose",
         "record_ttl_days",
         "redis_ca_file",
         "redis_timeout_ms",
         "redis_url",
+        "regime",
         "service_level_s",
         "short_abandon_s",
+        "sounds_dir",
+        "sounds_language",
         "spool_dir",
         "spool_max_mb",
         "timezone",
@@ -101,6 +114,10 @@ class General:
         self.wallboard_refresh_s = 5
         # Wallboard thresholds, `alert_<figure>` keys: a figure past its threshold shows in colour.
         self.alerts: dict[str, float] = dict(ALERT_DEFAULTS)
+        self.purpose = ""  # default purpose of the numbers (core/law.py); empty: not declared
+        self.regime = law.LAW_IN_FORCE
+        self.sounds_dir = "/usr/share/asterisk/sounds"  # Asterisk's astdatadir/sounds
+        self.sounds_language = "en"  # the channels' language, as Playback looks for a sound
 
 
 class NumberEntry:
@@ -115,12 +132,16 @@ class NumberEntry:
         "hours",
         "ivr",
         "line",
+        "needs_proof",
         "path",
         "pattern",
+        "purpose",
         "queue",
         "rate",
         "site",
+        "surcharge_bar",
         "timezone",
+        "where",
     )
 
     def __init__(self, pattern: NumberPattern, path: str, line: int) -> None:
@@ -135,23 +156,29 @@ class NumberEntry:
         self.commitment_s = 0
         self.holidays = ""
         self.closed_dates: frozenset = frozenset()
+        self.purpose = ""
+        self.surcharge_bar = ""  # the rule that forbids this number's surcharge; '' when lawful
+        self.needs_proof = False  # premium only when every criterion is proven (core/law.py)
+        self.where: dict[str, tuple[str, int]] = {}  # key -> (file, line) it was written at
         self.path = path
         self.line = line
         self.errors: list[ConfigError] = []
 
     @property
     def broken(self) -> bool:
-        return bool(self.errors)
+        """Errors other than what the law forbids: those sections fall to fail_tariff."""
+        return any(not isinstance(error, LawError) for error in self.errors)
 
 
 class Config:
-    __slots__ = ("entries", "errors", "general", "path")
+    __slots__ = ("entries", "errors", "general", "path", "warnings")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.general = General()
         self.entries: list[NumberEntry] = []
         self.errors: list[ConfigError] = []
+        self.warnings: list[ConfigError] = []  # lawful but worth a look; check-config prints them
 
     def lookup(self, number: str) -> NumberEntry | None:
         """The entry for a dialled number: exact section first, else the most specific pattern."""
@@ -283,6 +310,19 @@ def _holidays(text: str) -> str:
     raise ValueError(f"{text!r} is not one of: {', '.join(HOLIDAY_CALENDARS)}")
 
 
+_VARYING = re.compile(r"\d{1,2}[:h]\d{2}|\b(mon|tue|wed|thu|fri|sat|sun|night|day|peak|off)", re.I)
+
+
+def _rate(text: str) -> Rate | None:
+    """One rate per number: a second rate, or a rate with hours or days, is refused by name."""
+    try:
+        return parse_rate(text)
+    except ValueError:
+        if text.count("/") > 1 or _VARYING.search(text):
+            raise ValueError(law.varying_rate_problem()) from None
+        raise
+
+
 _GENERAL_KEYS = {
     "redis_url": _redis_url,
     "redis_ca_file": _readable_file,
@@ -310,11 +350,15 @@ _GENERAL_KEYS = {
     "language": _choice("fr", "en"),
     "wallboard_refresh_s": _int(1, 300),
     **{f"alert_{figure}": _float(0, 1_000_000) for figure in ALERT_DEFAULTS},
+    "purpose": _choice(*law.PURPOSES),
+    "regime": _choice(*law.REGIMES),
+    "sounds_dir": str,
+    "sounds_language": _name,
 }
 
 _NUMBER_KEYS = {
     "queue": _name,
-    "rate": parse_rate,
+    "rate": _rate,
     "site": _site,
     "ivr": _bool,
     "hours": parse_hours,
@@ -323,12 +367,15 @@ _NUMBER_KEYS = {
     "commitment_s": _int(1, 3600),
     "holidays": _holidays,
     "closed_dates": parse_dates,
+    "purpose": _choice(*law.PURPOSES),
 }
 
 
 def _unknown_key(key: str, known) -> str:
     import difflib
 
+    if "rate" in known and "rate" in key:  # rate_night, peak_rate: a second rate for one number
+        return f"unknown key: {law.varying_rate_problem()}"
     close = difflib.get_close_matches(key, list(known), n=1)
     return f"unknown key (did you mean {close[0]}?)" if close else "unknown key"
 
@@ -392,6 +439,9 @@ def _apply_general(section: Section, config: Config) -> None:
             general.caller_hash_key = _read_key_file(section.values[key], errors) or general.caller_hash_key
         else:
             setattr(general, key, value)
+    if values.get("regime") == law.PROPOSAL_2012:
+        where = section.values["regime"]
+        config.warnings.append(ConfigError(where.path, where.line, "regime", law.proposal_warning()))
     if general.caller_privacy == "hash" and not general.caller_hash_key:
         # Without a key a hash of a phone number is reversible by brute force (10^9 numbers).
         general.caller_privacy = "none"
@@ -417,6 +467,7 @@ def _number_entry(section: Section, config: Config) -> NumberEntry:
     values = _checked(section, _NUMBER_KEYS, entry.errors)
     for key, value in values.items():
         setattr(entry, key, value)
+    entry.where = {key: (value.path, value.line) for key, value in section.values.items()}
     if not entry.queue:
         if "queue" not in section.values:
             entry.errors.append(
@@ -429,7 +480,29 @@ def _number_entry(section: Section, config: Config) -> NumberEntry:
         if problem:
             where = section.values["rate"]
             entry.errors.append(ConfigError(where.path, where.line, "rate", problem))
+    _law_checks(section, entry, config)
     return entry
+
+
+def _law_checks(section: Section, entry: NumberEntry, config: Config) -> None:
+    """What the law says of this number's purpose (core/law.py), as errors that leave the number
+    working (LawError: never premium) or warnings. The price message needs the sound files, so
+    check-config checks it (premium_hotline/price_message.py), not every call's config load."""
+    general = config.general
+    entry.purpose = entry.purpose or general.purpose
+    entry.needs_proof = law.needs_proof(entry.purpose, general.regime)
+    if entry.rate is None:
+        return
+    where = section.values["rate"]
+    bar = law.surcharge_bar(entry.purpose, general.regime)
+    if bar:
+        entry.surcharge_bar = bar
+        problem = law.forbidden_problem(entry.purpose, bar, entry.rate)
+        entry.errors.append(LawError(where.path, where.line, "rate", problem))
+    elif not entry.purpose:
+        config.warnings.append(
+            ConfigError(where.path, where.line, "purpose", law.undeclared_purpose_warning(entry.rate))
+        )
 
 
 def load_config(path: str | None = None) -> Config:
@@ -456,4 +529,5 @@ def load_config(path: str | None = None) -> Config:
             error.problem = problem
             error.args = (f"{error.path}:{error.line}: {error.key}: {problem}",)
     config.errors.sort(key=lambda e: (e.path, e.line))
+    config.warnings.sort(key=lambda e: (e.path, e.line))
     return config

@@ -1,12 +1,19 @@
-"""`premium-hotline check-config [FILE]`: every problem as `file:line: key: problem`, exit 1 if any."""
+"""`premium-hotline check-config [FILE]`: every problem as `file:line: key: problem`, exit 1 if any.
+
+Beyond what every call's config load checks, it looks at what only a deployment can show: the
+price messages, found and measured where Asterisk's Playback would find them. Warnings (lawful
+but worth a look: no purpose declared, the never-enacted 2012 regime) print the same way and do
+not fail the check.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..config import config_path, load_config
+from ..config import LawError, config_path, load_config
 from ..log import redact_url
+from ..price_message import price_message_problems
 
 
 def main(argv: list[str]) -> int:
@@ -19,13 +26,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     args = parser.parse_args(argv)
     config = load_config(config_path(args.file))
-    for error in config.errors:
+    errors = sorted([*config.errors, *price_message_problems(config)], key=lambda e: (e.path, e.line))
+    for error in errors:
         print(error, file=sys.stderr)
-    if config.errors:
+    for warning in () if args.quiet else config.warnings:
+        print(warning, file=sys.stderr)
+    if errors:
         broken = sum(1 for entry in config.entries if entry.broken)
+        never = sum(1 for entry in config.entries if entry.surcharge_bar)
+        unlawful = sum(1 for error in errors if isinstance(error, LawError))
         print(
-            f"{config.path}: {len(config.errors)} problem(s); {broken} number section(s) will fall to "
-            f"fail_tariff={config.general.fail_tariff}",
+            f"{config.path}: {len(errors)} problem(s), {unlawful} of them against the law; {broken} "
+            f"number section(s) will fall to fail_tariff={config.general.fail_tariff}; {never} never "
+            "premium (not_surchargeable)",
             file=sys.stderr,
         )
         return 1

@@ -114,7 +114,10 @@ def surcharge_problem(number_prefix: str, rate: Rate | None) -> str | None:
         return "a surcharge is only allowed on 081, 082 and 089 numbers"
     cap = caps[0] if rate.unit == "min" else caps[1]
     if rate.amount > cap:
-        return f"{rate} is above the legal cap of {cap:.2f}/{rate.unit} for {number_prefix[:3]} numbers"
+        return (
+            f"{rate} is above the legal cap of {cap:.2f}/{rate.unit} for {number_prefix[:3]} numbers "
+            "(Arcep decision 2012-0856)"
+        )
     return None
 
 

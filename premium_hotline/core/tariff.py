@@ -7,6 +7,8 @@ gives its reason code, so the dialplan, the CDR and the ops view all see one sho
 Reason codes (PH_REASON):
     premium            every rule passed
     unknown_number     the dialled number has no section in the config
+    not_surchargeable  the law forbids any surcharge on this number's purpose (consumer code
+                       L.121-16, L.224-38); never premium, whatever fail_tariff says (docs/law.md)
     free_range         0800-0805 numbers are free for the caller by law
     free_rate          no surcharge configured for this number (or a normal-price range)
     ivr                the path has a voice menu: premium requires a direct line to a person
@@ -27,6 +29,7 @@ from .numbers import FREE_RANGE, SURCHARGED_RANGE, Rate, number_range, surcharge
 
 PREMIUM = "premium"
 FREE = "free"
+NOT_SURCHARGEABLE = "not_surchargeable"
 
 FAILURE_REASONS = ("config_error", "store_unavailable", "agi_error")
 
@@ -112,10 +115,13 @@ def static_rules(
     def free(reason: str) -> StaticVerdict:
         return StaticVerdict(Decision(FREE, reason, queue=queue, commitment_s=commitment_s))
 
+    if entry.surcharge_bar and entry.rate is not None:
+        # Before the broken-section rule: a refused config must not surcharge what the law forbids.
+        return free(NOT_SURCHARGEABLE)
     if entry.broken:
         return StaticVerdict(
             Decision(
-                fail_tariff,
+                FREE if entry.needs_proof else fail_tariff,
                 "config_error",
                 queue=queue,
                 rate=entry.rate,
@@ -156,6 +162,8 @@ def live_rules(
     `prediction` is a core.predict.Prediction (or None when it could not be made).
     """
     queue = entry.queue or default_queue
+    if entry.needs_proof:  # premium only on evidence: a failure to check is never premium
+        fail_tariff = FREE
     common = {"queue": queue, "rate": entry.rate, "announce": entry.announce, "commitment_s": commitment_s}
     if queue_state is None:
         return Decision(fail_tariff, "agi_error", **common)

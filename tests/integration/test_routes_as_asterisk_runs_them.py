@@ -365,7 +365,8 @@ def test_check_config_names_file_line_and_key(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[0] == (
-        f"{path}:5: rate: 0.90/min is above the legal cap of 0.80/min for 089 numbers"
+        f"{path}:5: rate: 0.90/min is above the legal cap of 0.80/min for 089 numbers "
+        "(Arcep decision 2012-0856)"
     )
 
 

@@ -38,7 +38,8 @@ def test_a_089_rate_above_the_cap_is_refused_with_file_and_line(tmp_path):
     )
     config = load_config(path)
     assert [str(e) for e in config.errors] == [
-        f"{path}:6: rate: 0.90/min is above the legal cap of 0.80/min for 089 numbers"
+        f"{path}:6: rate: 0.90/min is above the legal cap of 0.80/min for 089 numbers "
+        "(Arcep decision 2012-0856)"
     ]
 
 
