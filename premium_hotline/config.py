@@ -22,6 +22,12 @@ ENV_VAR = "PREMIUM_HOTLINE_CONFIG"
 FRANCE = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT"})
 
 
+DEFAULT_MAX_CALL_S = 4 * 3600
+# A lost call is counted under the same guard as every call (store/records.py, 7 days): it must
+# be reaped well inside that life, so max_call_s stays under 6 days.
+MAX_MAX_CALL_S = 6 * 86_400
+
+
 def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH
 
@@ -42,6 +48,7 @@ class General:
         "key_prefix",
         "log_file",
         "log_level",
+        "max_call_s",
         "promise_confidence",
         "record_ttl_days",
         "redis_ca_file",
@@ -77,6 +84,10 @@ class General:
         self.timezone = "Europe/Paris"
         self.promise_confidence = 0.95
         self.agi_timeout_ms = 2000
+        # A call with no hang-up this long after its arrival is closed as `lost` (the PBX died
+        # under it). 4 h: beyond any real hotline call, so a crash at noon is in the same day's
+        # figures, and far inside the 7 days the KPI guard lives (docs/reliability.md).
+        self.max_call_s = DEFAULT_MAX_CALL_S
 
 
 class NumberEntry:
@@ -91,6 +102,7 @@ class NumberEntry:
         "hours",
         "ivr",
         "line",
+        "max_call_s",
         "path",
         "pattern",
         "queue",
@@ -109,6 +121,7 @@ class NumberEntry:
         self.timezone = ""
         self.announce = ""
         self.commitment_s = 0
+        self.max_call_s = 0  # 0: [general]'s
         self.holidays = ""
         self.closed_dates: frozenset = frozenset()
         self.path = path
@@ -142,6 +155,10 @@ class Config:
 
     def commitment_for(self, entry: NumberEntry | None) -> int:
         return (entry.commitment_s if entry and entry.commitment_s else 0) or self.general.commitment_s
+
+    def max_call_for(self, entry: NumberEntry | None) -> int:
+        """Seconds after arrival past which a call nobody closed is closed as `lost`."""
+        return (entry.max_call_s if entry and entry.max_call_s else 0) or self.general.max_call_s
 
     def timezone_for(self, entry: NumberEntry | None) -> str:
         return (entry.timezone if entry else "") or self.general.timezone
@@ -283,6 +300,7 @@ _GENERAL_KEYS = {
     "timezone": _timezone,
     "promise_confidence": _float(0.5, 0.9999),
     "agi_timeout_ms": _int(100, 60_000),
+    "max_call_s": _int(1, MAX_MAX_CALL_S),
 }
 
 _NUMBER_KEYS = {
@@ -294,6 +312,7 @@ _NUMBER_KEYS = {
     "timezone": _timezone,
     "announce": _name,
     "commitment_s": _int(1, 3600),
+    "max_call_s": _int(1, MAX_MAX_CALL_S),
     "holidays": _holidays,
     "closed_dates": parse_dates,
 }
