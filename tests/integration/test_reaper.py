@@ -9,8 +9,10 @@ every one still open is past its deadline.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ from premium_hotline.store.replay import replay
 from premium_hotline.store.resp import RespConnection
 from tests.support.agi_peer import default_env
 from tests.support.calls import NUMBERS, READY, T0, Transport, call_channel, dump
+from tests.support.fastagi_client import FastAgiServerProcess
+from tests.support.redis_server import RedisServer
 
 CLI = Path(sys.executable).with_name("premium-hotline")
 
@@ -256,3 +260,32 @@ def test_a_call_not_yet_past_max_call_s_is_left_open(write_config, redis_url, cl
     assert "closed 0 call(s) as lost" in reap_cli(config)
     assert client.hget("ph:call:{1700000306.1}", "outcome") is None
     assert client.zcard("ph:open:{support}") == 1
+
+
+def test_the_fastagi_server_reaps_in_the_background_and_says_redis_does_not_persist(config, client):
+    with FastAgiServerProcess(config, "--reap-every", "0.3") as server:
+        line = Line(config, "1700000307.1", T0)
+        line.run("decide_tariff", Transport(config, server.port))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and client.hget(f"ph:call:{{{line.uid}}}", "outcome") is None:
+            time.sleep(0.1)
+        assert server.stop() == 0
+    assert client.hget(f"ph:call:{{{line.uid}}}", "outcome") == "lost"
+    assert kpis(client)["premium"]["lost"] == 1
+    events = [json.loads(text) for text in server.stderr.splitlines() if text.startswith("{")]
+    warned = [e for e in events if e["event"] == "redis_not_durable"]
+    assert len(warned) == 1 and warned[0]["appendonly"] == "no", server.stderr[-2000:]
+    assert [e["lost"] for e in events if e["event"] == "calls_lost"] == [1]
+
+
+def test_no_durability_warning_when_redis_persists_every_write(write_config, tmp_path):
+    durable = RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "everysec"]).start()
+    try:
+        config = write_config(NUMBERS, redis_url=durable.url, log_level="debug")
+        proc = subprocess.run(
+            [str(CLI), "reap", "--config", config], capture_output=True, text=True, timeout=30
+        )
+    finally:
+        durable.cleanup()
+    assert proc.returncode == 0, proc.stderr
+    assert "redis_not_durable" not in proc.stderr
