@@ -43,7 +43,7 @@ EXPORT_EDGES_MS: tuple[int, ...] = (
 
 # (metric name without namespace, stored counter, divisor to base units, help)
 _COUNTERS = (
-    ("calls_offered", "offered", 1, "Calls offered: every ended call (lost ones included) except short abandons."),
+    ("calls_offered", "offered", 1, "Calls offered: every ended or lost call except short abandons."),
     (
         "time_to_human_before_queue_seconds",
         "bq_sum_ms",

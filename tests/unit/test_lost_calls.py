@@ -124,7 +124,9 @@ def test_the_hang_up_takes_the_call_out_of_the_index_and_counts_it_with_the_lost
 def test_max_call_s_has_a_default_a_per_number_value_and_a_bound(tmp_path):
     path = tmp_path / "ph.conf"
     path.write_text(
-        "[general]\nmax_call_s = 7200\n\n[0899123456]\nqueue = q\nmax_call_s = 600\n\n[0899000000]\nqueue = q\n"
+        "[general]\nmax_call_s = 7200\n\n"
+        "[0899123456]\nqueue = q\nmax_call_s = 600\n\n"
+        "[0899000000]\nqueue = q\n"
     )
     config = load_config(str(path))
     assert config.errors == []
