@@ -119,7 +119,7 @@ def test_asterisk_killed_under_its_calls_every_call_is_closed_and_counted_once(h
         hotline.agent_delay("agent1", 1)
 
         # After the restart: calls decided and closed as usual, by their own hang-up.
-        after = [hotline.call("0899123456", hangup_after=3), hotline.call("0899300000", hangup_after=6)]
+        after = [hotline.call("0899123456", hangup_after=7), hotline.call("0899300000", hangup_after=6)]
         closed = [hotline.record(call, timeout=30) for call in after]
         assert [r["outcome"] for r in closed] == ["answered", "abandoned"]
         assert (closed[0]["decided_tariff"], closed[0]["tariff"]) == ("premium", "premium")
