@@ -15,16 +15,10 @@ import time
 
 from ..config import load_config
 from ..log import Log, scrub
-from ..store.cluster import connect
 from ..store.durability import warn_if_not_durable
 from ..store.reaper import ReapRefused, reap
-from ..store.resp import RedisUnavailable, RespConnection
-
-
-def _connection(general, timeout_s: float):
-    if general.redis_url.startswith("redis+"):
-        return connect(general.redis_url, timeout_s)
-    return RespConnection(general.redis_url, timeout_s, general.redis_ca_file)
+from ..store.resp import RedisUnavailable
+from .replay import redis_connection
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +34,7 @@ def main(argv: list[str]) -> int:
     first = True
     while True:
         try:
-            connection = _connection(general, timeout_s)
+            connection = redis_connection(general, timeout_s)
         except ValueError as exc:
             print(f"premium-hotline reap: {scrub(str(exc))}", file=sys.stderr)
             return 2
