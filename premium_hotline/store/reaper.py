@@ -84,18 +84,17 @@ class ReapReport:
     def __str__(self) -> str:
         if self.busy:
             return "another reaper holds the lock; nothing done"
+        notes = [
+            f"{count} {what}"
+            for count, what in (
+                (self.already_closed, "already closed by their hang-up"),
+                (self.already_counted, "already counted"),
+                (self.unknown, "without a record"),
+            )
+            if count
+        ]
         text = f"closed {self.lost} call(s) as lost"
-        extra = [
-            f"{self.already_closed} already closed by their hang-up",
-            f"{self.already_counted} already counted",
-            f"{self.unknown} without a record",
-        ]
-        extra = [
-            item
-            for item, n in zip(extra, (self.already_closed, self.already_counted, self.unknown), strict=True)
-            if n
-        ]
-        return text + (f" ({', '.join(extra)})" if extra else "") + f"; {self.looked} past max_call_s"
+        return text + (f" ({', '.join(notes)})" if notes else "") + f"; {self.looked} past max_call_s"
 
 
 def _checked(replies: list) -> list:
