@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import threading
 import time
 
 from ..agi.protocol import AGIError, AGIHangup
@@ -40,9 +41,10 @@ from ..log import Log
 from ..routes import ROUTES, get_handler
 from ..routes.call import Call
 from ..store.async_backend import DEFAULT_POOL_SIZE, make_store
+from ..store.durability import warn_if_not_durable
 from .reaper import DEFAULT_EVERY_S as DEFAULT_REAP_EVERY_S
 from .reaper import BackgroundReaper
-from .replayer import DEFAULT_EVERY_S, SpoolReplayer
+from .replayer import DEFAULT_EVERY_S, SpoolReplayer, thread_executor
 from .session import READ_LIMIT, AsyncSession
 from .wire import DEFAULT_ALLOW, AllowList, apply_script, parse_script
 
@@ -110,6 +112,7 @@ class FastAgiServer:
         self.reap_every_s = reap_every_s
         self.reaper: BackgroundReaper | None = None
         self._reap_task: asyncio.Task | None = None
+        self._durability_task: asyncio.Task | None = None
         self.config = load_config(self.config_file)
         general = self.config.general
         self.log = Log(general.log_level, general.log_file, component="fastagi")
@@ -146,6 +149,12 @@ class FastAgiServer:
         if self.reap_every_s > 0:
             self.reaper = BackgroundReaper(lambda: self.store, lambda: self.log, self.reap_every_s)
             self._reap_task = asyncio.get_running_loop().create_task(self.reaper.run())
+        # One line if Redis is seen not to persist what it takes (store/durability.py), asked from
+        # a worker thread: the first calls are served meanwhile.
+        execute = thread_executor(self.store, asyncio.get_running_loop(), threading.Event())
+        self._durability_task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(warn_if_not_durable, execute, self.log)
+        )
         self._report_config(self.config, at_start=True)
         self.log.info(
             "serving",
@@ -193,7 +202,8 @@ class FastAgiServer:
             cancelled = len(pending)
             if pending:
                 await asyncio.wait(pending, timeout=2)
-        background = [task for task in (self._replay_task, self._reap_task) if task is not None]
+        tasks = (self._replay_task, self._reap_task, self._durability_task)
+        background = [task for task in tasks if task is not None]
         if background:
             await asyncio.wait(background, timeout=5)
         for store, _ in self._retired:

@@ -5,8 +5,6 @@ worker thread through the server's own store, so it never holds the event loop: 
 meanwhile is served as usual, and the reaper's few round trips share the pool with the calls
 like any batch. Several servers on one Redis take turns through the reaper's Redis lock; while
 Redis is away the task just waits for the next turn (nothing to spool: it only acts on Redis).
-At its first turn it also says, in one log line, if Redis is seen not to persist what it is
-given (store/durability.py).
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import asyncio
 import threading
 import time
 
-from ..store.durability import warn_if_not_durable
 from ..store.reaper import ReapRefused, reap
 from ..store.resp import RedisUnavailable
 from .replayer import thread_executor
@@ -44,10 +41,6 @@ class BackgroundReaper:
     async def run(self) -> None:
         self._wake = asyncio.Event()
         loop = asyncio.get_running_loop()
-        store = self.get_store()
-        await asyncio.to_thread(
-            warn_if_not_durable, thread_executor(store, loop, self._stopping), self.get_log()
-        )
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.every_s)
