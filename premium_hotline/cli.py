@@ -19,6 +19,10 @@ COMMANDS = {
         "write the AGI scripts into Asterisk's agi-bin",
     ),
     "replay": ("premium_hotline.commands.replay:main", "send writes spooled during a Redis outage to Redis"),
+    "reap": (
+        "premium_hotline.commands.reap:main",
+        "close as `lost` the calls no hang-up closed within max_call_s (the PBX died)",
+    ),
     "agi": ("premium_hotline.commands.agi:main", "run one AGI route on stdin/stdout (what the scripts do)"),
     "simulate": ("premium_hotline.commands.simulate:main", "compare tariff policies on simulated traffic"),
     "serve": (

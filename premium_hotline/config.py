@@ -39,6 +39,8 @@ ALERT_DEFAULTS: dict[str, float] = {
     "lost": 1,
 }
 ALERT_BELOW = frozenset({"service_level", "premium_share"})
+
+
 class LawError(ConfigError):
     """A setting the law forbids (a surcharge on a complaints number).
 
@@ -46,6 +48,12 @@ class LawError(ConfigError):
     number keeps working and is simply never premium (reason `not_surchargeable`), whatever
     `fail_tariff` says, so a refused config can never surcharge what the law forbids.
     """
+
+
+DEFAULT_MAX_CALL_S = 4 * 3600
+# A lost call is counted under the same guard as every call (store/records.py, 7 days): it must
+# be reaped well inside that life, so max_call_s stays under 6 days.
+MAX_MAX_CALL_S = 6 * 86_400
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -70,6 +78,7 @@ class General:
         "language",
         "log_file",
         "log_level",
+        "max_call_s",
         "promise_confidence",
         "purpose",
         "record_ttl_days",
@@ -118,6 +127,10 @@ class General:
         self.regime = law.LAW_IN_FORCE
         self.sounds_dir = "/usr/share/asterisk/sounds"  # Asterisk's astdatadir/sounds
         self.sounds_language = "en"  # the channels' language, as Playback looks for a sound
+        # A call with no hang-up this long after its arrival is closed as `lost` (the PBX died
+        # under it). 4 h: beyond any real hotline call, so a crash at noon is in the same day's
+        # figures, and far inside the 7 days the KPI guard lives (docs/reliability.md).
+        self.max_call_s = DEFAULT_MAX_CALL_S
 
 
 class NumberEntry:
@@ -132,6 +145,7 @@ class NumberEntry:
         "hours",
         "ivr",
         "line",
+        "max_call_s",
         "needs_proof",
         "path",
         "pattern",
@@ -154,6 +168,7 @@ class NumberEntry:
         self.timezone = ""
         self.announce = ""
         self.commitment_s = 0
+        self.max_call_s = 0  # 0: [general]'s
         self.holidays = ""
         self.closed_dates: frozenset = frozenset()
         self.purpose = ""
@@ -193,6 +208,10 @@ class Config:
 
     def commitment_for(self, entry: NumberEntry | None) -> int:
         return (entry.commitment_s if entry and entry.commitment_s else 0) or self.general.commitment_s
+
+    def max_call_for(self, entry: NumberEntry | None) -> int:
+        """Seconds after arrival past which a call nobody closed is closed as `lost`."""
+        return (entry.max_call_s if entry and entry.max_call_s else 0) or self.general.max_call_s
 
     def timezone_for(self, entry: NumberEntry | None) -> str:
         return (entry.timezone if entry else "") or self.general.timezone
@@ -354,6 +373,7 @@ _GENERAL_KEYS = {
     "regime": _choice(*law.REGIMES),
     "sounds_dir": str,
     "sounds_language": _name,
+    "max_call_s": _int(1, MAX_MAX_CALL_S),
 }
 
 _NUMBER_KEYS = {
@@ -365,6 +385,7 @@ _NUMBER_KEYS = {
     "timezone": _timezone,
     "announce": _name,
     "commitment_s": _int(1, 3600),
+    "max_call_s": _int(1, MAX_MAX_CALL_S),
     "holidays": _holidays,
     "closed_dates": parse_dates,
     "purpose": _choice(*law.PURPOSES),

@@ -17,6 +17,14 @@ from ..store.replay import replay
 from ..store.resp import RedisUnavailable, RespConnection
 
 
+def redis_connection(general, timeout_s: float):
+    """A blocking client for the config's Redis: a RESP connection (with `redis_ca_file`), or the
+    routed client of store/cluster.py for Cluster/Sentinel. Raises ValueError for a bad URL."""
+    if general.redis_url.startswith("redis+"):
+        return connect(general.redis_url, timeout_s)
+    return RespConnection(general.redis_url, timeout_s, general.redis_ca_file)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="premium-hotline replay", description=__doc__)
     parser.add_argument(
@@ -27,11 +35,8 @@ def main(argv: list[str]) -> int:
     general = load_config(args.config).general
     timeout_s = max(general.redis_timeout_ms / 1000, 2.0)
     while True:
-        try:  # a RESP connection, or the routed client of store/cluster.py for Cluster/Sentinel
-            if general.redis_url.startswith("redis+"):
-                connection = connect(general.redis_url, timeout_s)
-            else:
-                connection = RespConnection(general.redis_url, timeout_s, general.redis_ca_file)
+        try:
+            connection = redis_connection(general, timeout_s)
         except ValueError as exc:
             print(f"premium-hotline replay: {scrub(str(exc))}; the spool is kept", file=sys.stderr)
             return 2

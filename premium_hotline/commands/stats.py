@@ -31,6 +31,7 @@ COLUMNS = (
     ("aband", "abandoned", "int"),
     ("unans", "unanswered", "int"),
     ("short", "short_abandoned", "int"),
+    ("lost", "lost", "int"),
     ("aband%", "abandon_rate", "pct"),
     ("ASA", "asa_s", "dur"),
     ("TTH avg", "tth_mean_s", "dur"),

@@ -23,7 +23,9 @@ FREE = "free"
 ALL = "all"
 TARIFFS = (PREMIUM, FREE)
 
-OUTCOMES = ("answered", "abandoned", "short_abandon", "unanswered")
+# `lost`: offered calls the system failed (the PBX died under them; no hang-up ever came), closed
+# by the reaper after max_call_s. Not caller abandons: kept apart from `abandoned`.
+OUTCOMES = ("answered", "abandoned", "short_abandon", "unanswered", "lost")
 
 # Counters written per call and tariff (the part of the field name before ":<tariff>").
 COUNTERS = (
@@ -197,6 +199,7 @@ def figures(tally: Tally, *, premium_offered: int | None = None) -> dict:
     answered = tally["answered"]
     abandoned = tally["abandoned"]
     unanswered = tally["unanswered"]
+    lost = tally["lost"]
     premium = offered if premium_offered is None else premium_offered
     quantiles = {q: histogram.percentile(tally.tth, q) for q in QUANTILES}
     return {
@@ -205,9 +208,11 @@ def figures(tally: Tally, *, premium_offered: int | None = None) -> dict:
         "abandoned": abandoned,
         "unanswered": unanswered,
         "short_abandoned": tally["short_abandon"],
+        "lost": lost,
         "answer_rate": _ratio(answered, offered),
         "abandon_rate": _ratio(abandoned, offered),
         "unanswered_rate": _ratio(unanswered, offered),
+        "lost_rate": _ratio(lost, offered),
         "asa_s": _seconds(tally["inq_sum_ms"], answered),
         "tth_mean_s": _seconds(tally["tth_sum_ms"], answered),
         "tth_p50_s": _ms_to_s(quantiles[0.5]),

@@ -1,7 +1,8 @@
 """The event stream (`ph:events`) as lines a person reads while it scrolls, or as JSON.
 
 Each route adds one entry: `decided` at arrival, `human` when a person answers, `ended` at
-hang-up, with the call's public fields (never the caller's number or its hash). The time shown
+hang-up, with the call's public fields (never the caller's number or its hash); the reaper adds
+`lost` for a call no hang-up closed (store/reaper.py). The time shown
 is the call's own moment from Asterisk's clock (`decided_at`, `human_at`, `ended_at`), which is
 what the operator cares about; the stream id (Redis's clock when the write landed, later if the
 write waited in the spool) is what `tail --from` resumes from.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-_MOMENT = {"decided": "decided_at", "human": "human_at", "ended": "ended_at"}
+_MOMENT = {"decided": "decided_at", "human": "human_at", "ended": "ended_at", "lost": "reaped_at"}
 
 
 def _int(text) -> int | None:
@@ -57,6 +58,11 @@ def format_line(entry_id: str, fields: dict, tz: str, *, with_id: bool = False) 
         )
         if fields.get("sla_breached") == "1":
             detail += "  COMMITMENT BROKEN"
+    elif kind == "lost":
+        detail = (
+            f"queue={fields.get('queue') or '-'}  lost  {fields.get('decided_tariff', '?')}  "
+            f"no hang-up by max_call_s; last seen waited={_s(fields.get('wait_ms'))}  billable=0s"
+        )
     elif kind == "ended":
         tariff = fields.get("tariff", "?")
         decided = fields.get("decided_tariff", tariff)

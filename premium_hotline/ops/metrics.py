@@ -10,7 +10,8 @@ started). A call that arrived before midnight and ends after it adds to yesterda
 `increase()` across midnight misses it; `stats --since` over the two days does not.
 
 Labels: `queue`, `tariff` (the tariff decided at arrival: premium or free) and, on the call
-counter, `outcome` (answered, abandoned, short_abandon, unanswered: PH_OUTCOME's values).
+counter, `outcome` (answered, abandoned, short_abandon, unanswered: PH_OUTCOME's values; and
+lost: calls the reaper closed because no hang-up ever came, store/reaper.py).
 Every figure of docs/kpis.md is a ratio of these counters; the dashboard
 (dashboards/premium-hotline.json) shows the PromQL for each.
 """
@@ -42,7 +43,7 @@ EXPORT_EDGES_MS: tuple[int, ...] = (
 
 # (metric name without namespace, stored counter, divisor to base units, help)
 _COUNTERS = (
-    ("calls_offered", "offered", 1, "Calls offered: every ended call except short abandons."),
+    ("calls_offered", "offered", 1, "Calls offered: every ended or lost call except short abandons."),
     (
         "time_to_human_before_queue_seconds",
         "bq_sum_ms",

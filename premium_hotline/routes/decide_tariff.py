@@ -224,6 +224,7 @@ async def handle(call: Call) -> None:
         arrived_ms=arrived_ms,
         ttl_s=general.record_ttl_days * 86400,
         events_maxlen=general.events_maxlen,
+        max_call_s=call.config.max_call_for(entry),
     )
     await call.store.write(batch, route="decide_tariff", uniqueid=call.uniqueid)
 

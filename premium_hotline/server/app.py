@@ -16,6 +16,9 @@ Operational choices, and why:
 - Writes spooled during a Redis outage (by this server or by plain AGI scripts sharing the
   spool directory) are replayed in the background once Redis answers again (server/replayer.py:
   a check every `--replay-every` seconds, backoff up to a minute while Redis stays away).
+- Calls no hang-up closed (Asterisk died under them) are closed as `lost` in the background
+  once `max_call_s` has passed (server/reaper.py: every `--reap-every` seconds, one reaper at
+  a time across servers).
 - SIGTERM (and SIGINT): stop accepting, let the calls in flight finish (bounded by
   `--drain-s`), flush the spool, exit 0. SIGHUP: reload the config; a file whose [general]
   section has errors (or that cannot be read) is refused and the running config kept, since
@@ -29,6 +32,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import threading
 import time
 
 from ..agi.protocol import AGIError, AGIHangup
@@ -37,7 +41,10 @@ from ..log import Log
 from ..routes import ROUTES, get_handler
 from ..routes.call import Call
 from ..store.async_backend import DEFAULT_POOL_SIZE, make_store
-from .replayer import DEFAULT_EVERY_S, SpoolReplayer
+from ..store.durability import warn_if_not_durable
+from .reaper import DEFAULT_EVERY_S as DEFAULT_REAP_EVERY_S
+from .reaper import BackgroundReaper
+from .replayer import DEFAULT_EVERY_S, SpoolReplayer, thread_executor
 from .session import READ_LIMIT, AsyncSession
 from .wire import DEFAULT_ALLOW, AllowList, apply_script, parse_script
 
@@ -88,6 +95,7 @@ class FastAgiServer:
         redis_client: str = "resp",
         pool_size: int = DEFAULT_POOL_SIZE,
         replay_every_s: float = DEFAULT_EVERY_S,
+        reap_every_s: float = DEFAULT_REAP_EVERY_S,
     ) -> None:
         self.config_file = config_path(config_file)
         self.host = host
@@ -101,6 +109,10 @@ class FastAgiServer:
         self.replay_every_s = replay_every_s
         self.replayer: SpoolReplayer | None = None
         self._replay_task: asyncio.Task | None = None
+        self.reap_every_s = reap_every_s
+        self.reaper: BackgroundReaper | None = None
+        self._reap_task: asyncio.Task | None = None
+        self._durability_task: asyncio.Task | None = None
         self.config = load_config(self.config_file)
         general = self.config.general
         self.log = Log(general.log_level, general.log_file, component="fastagi")
@@ -134,6 +146,15 @@ class FastAgiServer:
         if self.replay_every_s > 0:
             self.replayer = SpoolReplayer(lambda: self.store, self.log, self.replay_every_s)
             self._replay_task = asyncio.get_running_loop().create_task(self.replayer.run())
+        if self.reap_every_s > 0:
+            self.reaper = BackgroundReaper(lambda: self.store, lambda: self.log, self.reap_every_s)
+            self._reap_task = asyncio.get_running_loop().create_task(self.reaper.run())
+        # One line if Redis is seen not to persist what it takes (store/durability.py), asked from
+        # a worker thread: the first calls are served meanwhile.
+        execute = thread_executor(self.store, asyncio.get_running_loop(), threading.Event())
+        self._durability_task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(warn_if_not_durable, execute, self.log)
+        )
         self._report_config(self.config, at_start=True)
         self.log.info(
             "serving",
@@ -170,6 +191,8 @@ class FastAgiServer:
             self._server.close()
         if self.replayer is not None:
             self.replayer.stop()  # a replay in progress stops after its current batch
+        if self.reaper is not None:
+            self.reaper.stop()
         pending = set(self._active)
         cancelled = 0
         if pending:
@@ -179,8 +202,10 @@ class FastAgiServer:
             cancelled = len(pending)
             if pending:
                 await asyncio.wait(pending, timeout=2)
-        if self._replay_task is not None:
-            await asyncio.wait([self._replay_task], timeout=5)
+        tasks = (self._replay_task, self._reap_task, self._durability_task)
+        background = [task for task in tasks if task is not None]
+        if background:
+            await asyncio.wait(background, timeout=5)
         for store, _ in self._retired:
             await store.close()
         self._retired.clear()
@@ -194,6 +219,7 @@ class FastAgiServer:
             "redis_round_trips": getattr(store, "round_trips", 0),
             "redis_failures": getattr(store, "failures", 0),
             "replayed_batches": self.replayer.replayed if self.replayer is not None else 0,
+            "reaped_lost": self.reaper.lost if self.reaper is not None else 0,
         }
 
     # -- SIGHUP ---------------------------------------------------------------------------------
@@ -385,6 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"look at the spool this often and replay it into Redis ({DEFAULT_EVERY_S:g}; 0: never)",
     )
+    parser.add_argument(
+        "--reap-every",
+        type=float,
+        default=DEFAULT_REAP_EVERY_S,
+        metavar="SECONDS",
+        help=f"close as lost the calls no hang-up closed within max_call_s, this often "
+        f"({DEFAULT_REAP_EVERY_S:g}; 0: never, e.g. when `premium-hotline reap` runs from a timer)",
+    )
     return parser
 
 
@@ -406,6 +440,7 @@ def main(argv: list[str]) -> int:
         redis_client=args.redis_client,
         pool_size=args.redis_pool,
         replay_every_s=args.replay_every,
+        reap_every_s=args.reap_every,
     )
     try:
         return asyncio.run(server.run())

@@ -84,21 +84,24 @@ class SpoolReplayer:
             )
 
     def _executor(self, store):
-        """`execute(commands)` for the replay thread: the store's transport, on the loop."""
-        loop = asyncio.get_running_loop()
-        timeout_s = store.general.redis_timeout_ms / 1000 + 1.0
-        stopping = self._stopping
+        return thread_executor(store, asyncio.get_running_loop(), self._stopping)
 
-        def execute(commands: list[list]) -> list:
-            if stopping.is_set():
-                raise RedisUnavailable("the server is stopping; the rest waits for the next replay")
-            future = asyncio.run_coroutine_threadsafe(store._execute(commands), loop)
-            try:
-                return future.result(timeout_s)
-            except TimeoutError:
-                future.cancel()
-                raise RedisUnavailable("replay batch timed out") from None
-            except RuntimeError as exc:  # the loop is closing
-                raise RedisUnavailable(str(exc)) from None
 
-        return execute
+def thread_executor(store, loop, stopping: threading.Event):
+    """`execute(commands)` for a worker thread (the replay, the reaper): the store's transport,
+    run on the server's loop, bounded by its deadline plus a second."""
+    timeout_s = store.general.redis_timeout_ms / 1000 + 1.0
+
+    def execute(commands: list[list]) -> list:
+        if stopping.is_set():
+            raise RedisUnavailable("the server is stopping; the rest waits for the next run")
+        future = asyncio.run_coroutine_threadsafe(store._execute(commands), loop)
+        try:
+            return future.result(timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise RedisUnavailable("Redis batch timed out") from None
+        except RuntimeError as exc:  # the loop is closing
+            raise RedisUnavailable(str(exc)) from None
+
+    return execute

@@ -82,3 +82,17 @@ class Keys:
     def ended(self, queue: str) -> str:
         """List: "ended_ms:outcome:in_queue_ms:talk_s" per ended call, newest first (talk, patience)."""
         return f"{self.prefix}ended:{{{tag(queue)}}}"
+
+    def open_calls(self, queue: str) -> str:
+        """Sorted set: a queue's calls not yet closed, scored by the moment past which a call with
+        no hang-up is closed as lost (arrival + max_call_s, ms). The reaper's index."""
+        return f"{self.prefix}open:{{{tag(queue)}}}"
+
+    def lost(self, queue: str, epoch_ms: int) -> str:
+        """Hash: uniqueid -> the counters a call closed as lost added (per arrival hour), so a
+        late hang-up can take them back exactly once."""
+        return f"{self.prefix}lost:{{{tag(queue)}}}:{hour_stamp(epoch_ms)}"
+
+    def reaper_lock(self) -> str:
+        """String: held by the one reaper at work (a token, short TTL), across all servers."""
+        return f"{self.prefix}reaper"

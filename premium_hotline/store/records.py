@@ -18,9 +18,27 @@ RECENT_TTL_S = 3600
 
 # Counts one ended call into its arrival minute, once: SADD on the per-hour "counted" set is the
 # guard, so replaying a spooled batch (or a retried pipeline) never counts a call twice.
-# ARGV: uniqueid, KPI TTL, guard TTL, then field/increment pairs.
+# A call the reaper already counted as lost (store/reaper.py: its counters are kept in the
+# per-hour "lost" hash) is moved instead: the lost counters taken back (a field back at 0 is
+# deleted), the real ones added, the marker deleted, all in this one script: exactly once.
+# KEYS: minute hash, counted set, lost hash. ARGV: uniqueid, KPI TTL, guard TTL, field/increment
+# pairs. Returns 1 counted, 2 corrected from lost, 0 already counted.
 COUNT_CALL_LUA = """
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  local lost = KEYS[3] and redis.call('HGET', KEYS[3], ARGV[1])
+  if not lost then return 0 end
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  local taken = {}
+  for word in string.gmatch(lost, '%S+') do taken[#taken + 1] = word end
+  for i = 1, #taken - 1, 2 do
+    if redis.call('HINCRBY', KEYS[1], taken[i], -tonumber(taken[i + 1])) == 0 then
+      redis.call('HDEL', KEYS[1], taken[i])
+    end
+  end
+  for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 2
+end
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -28,6 +46,10 @@ return 1
 """
 # The guard only has to outlive the longest a spool may wait for its replay, not the KPIs.
 COUNTED_TTL_S = 7 * DAY_S
+
+# Open-call index entries whose deadline passed this long ago are dropped at each arrival: a
+# reaper that long away could no longer close them safely (the guard above may be gone).
+OPEN_KEEP_MS = 6 * DAY_S * 1000
 
 LIVE_ONLY = "live-only"  # marker: first element of a command that a replay must skip
 
@@ -66,12 +88,29 @@ def _capped_list(key: str, item: str) -> list[list]:
 
 
 def decided(
-    keys: Keys, *, uniqueid: str, record: dict, queue: str, arrived_ms: int, ttl_s: int, events_maxlen: int
+    keys: Keys,
+    *,
+    uniqueid: str,
+    record: dict,
+    queue: str,
+    arrived_ms: int,
+    ttl_s: int,
+    events_maxlen: int,
+    max_call_s: int | None = None,
 ) -> list[list]:
-    """At arrival: the call's hash, a `decided` event, and the call in the queue's waiting set."""
+    """At arrival: the call's hash, a `decided` event, the call in the queue's waiting set, and
+    in its open-call index until `max_call_s` after arrival (the reaper's, store/reaper.py)."""
     batch = _call_and_event(keys, "decided", uniqueid, record, ttl_s, events_maxlen)
     if queue:
         waiting = keys.waiting(queue)
+        if max_call_s:
+            # Replayed too: a call decided while Redis was away may still die with its PBX.
+            open_calls = keys.open_calls(queue)
+            batch += [
+                ["ZREMRANGEBYSCORE", open_calls, "-inf", str(arrived_ms - OPEN_KEEP_MS)],
+                ["ZADD", open_calls, str(arrived_ms + max_call_s * 1000), uniqueid],
+                ["EXPIRE", open_calls, str(COUNTED_TTL_S)],
+            ]
         batch += [
             # Entries older than a day are calls whose hang-up was never recorded: drop them.
             ["ZREMRANGEBYSCORE", waiting, "-inf", str(arrived_ms - DAY_S * 1000)],
@@ -155,13 +194,15 @@ def call_closed(
     if queue:
         batch += [
             ["ZREM", keys.waiting(queue), uniqueid],
+            ["ZREM", keys.open_calls(queue), uniqueid],
             ["SADD", keys.queues(), queue],
             [
                 "EVAL",
                 COUNT_CALL_LUA,
-                "2",
+                "3",
                 keys.kpi_minute(queue, arrived_ms),
                 keys.counted(queue, arrived_ms),
+                keys.lost(queue, arrived_ms),
                 uniqueid,
                 str(ttl_s),
                 str(min(ttl_s, COUNTED_TTL_S)),

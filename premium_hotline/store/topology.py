@@ -38,7 +38,19 @@ TRANSIENT_ERRORS = ("CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING", "READONL
 
 # Commands with no key: any node can take them.
 _KEYLESS = frozenset(
-    {"PING", "INFO", "CLUSTER", "SCRIPT", "ASKING", "READONLY", "READWRITE", "COMMAND", "TIME", "ROLE"}
+    {
+        "PING",
+        "INFO",
+        "CONFIG",
+        "CLUSTER",
+        "SCRIPT",
+        "ASKING",
+        "READONLY",
+        "READWRITE",
+        "COMMAND",
+        "TIME",
+        "ROLE",
+    }
 )
 # Commands whose key comes after a key count: EVAL script numkeys key...
 _NUMKEYS_AT_2 = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})

@@ -59,6 +59,7 @@ def test_prometheus_sees_exactly_the_hand_counted_calls_per_queue_tariff_and_out
         "abandoned": "abandoned",
         "unanswered": "unanswered",
         "short_abandon": "short_abandoned",
+        "lost": "lost",
     }
     expected = {
         (queue, tariff, outcome): counted[key]

@@ -623,6 +623,15 @@ class AsteriskSandbox:
                     continue
         self._cleanup_process()
 
+    def kill(self, timeout: float = 10.0) -> None:
+        """SIGKILL Asterisk and its AGI children at once, as a crash would: no hang-up handler
+        runs, no call is closed.  ``start()`` then boots the same session again."""
+        if self._proc is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        self._proc.wait(timeout)
+        self._cleanup_process()
+
     def _signal_group(self, sig: int) -> None:
         if self._pgid is None:
             return

@@ -276,6 +276,7 @@ def hand_count(records: list[dict], start_ms: int, end_ms: int, service_level_s:
                 "abandoned": 0,
                 "unanswered": 0,
                 "short_abandoned": 0,
+                "lost": 0,
                 "breached": 0,
                 "within_sl": 0,
                 "tth": [],

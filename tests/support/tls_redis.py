@@ -36,6 +36,15 @@ PLUGIN_COMMANDS = (
     "ltrim",
     "lrange",
     "eval",
+    # the KPI script's lost-call correction, and the reaper (store/reaper.py)
+    "hget",
+    "hdel",
+    "hgetall",
+    "smembers",
+    "zrangebyscore",
+    "set",
+    "get",
+    "del",
 )
 PLUGIN_ACL = ["~ph:*", "resetchannels", "-@all", *(f"+{command}" for command in PLUGIN_COMMANDS)]
 

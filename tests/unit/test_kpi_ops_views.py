@@ -133,9 +133,9 @@ def test_stats_table_has_a_row_per_queue_and_tariff_and_dashes_for_undefined_fig
     rows = [line.split() for line in text.splitlines() if line.startswith("support")]
     assert [row[1] for row in rows] == ["premium", "free", "all"]
     free = rows[1]
-    assert free[2:7] == ["2", "0", "2", "0", "0"]
-    assert free[7] == "100.0%"
-    assert free[8] == "-"  # no answered call: no ASA
+    assert free[2:8] == ["2", "0", "2", "0", "0", "0"]  # ... unanswered, short, lost
+    assert free[8] == "100.0%"
+    assert free[9] == "-"  # no answered call: no ASA
     assert "waiting now: support 1 (longest 75.0s)" in text
 
 
