@@ -31,6 +31,7 @@ class General:
 
     __slots__ = (
         "agi_timeout_ms",
+        "announce_wait",
         "caller_hash_key",
         "caller_privacy",
         "closed_dates",
@@ -43,6 +44,8 @@ class General:
         "log_file",
         "log_level",
         "promise_confidence",
+        "promise_policy",
+        "promise_target",
         "record_ttl_days",
         "redis_ca_file",
         "redis_timeout_ms",
@@ -52,6 +55,7 @@ class General:
         "spool_dir",
         "spool_max_mb",
         "timezone",
+        "wrapup_s",
     )
 
     def __init__(self) -> None:
@@ -76,6 +80,12 @@ class General:
         self.closed_dates: frozenset = frozenset()
         self.timezone = "Europe/Paris"
         self.promise_confidence = 0.95
+        # daily: promise_target of the day's premium calls in time (core/promise.py);
+        # per_call: each premium call in time with promise_confidence.
+        self.promise_policy = "daily"
+        self.promise_target = 0.95
+        self.announce_wait = False  # PH_ANNOUNCE_WAIT=yes: the dialplan says "moins de N minutes"
+        self.wrapup_s = 0  # the queues' wrapuptime (queues.conf): Asterisk does not expose it
         self.agi_timeout_ms = 2000
 
 
@@ -282,6 +292,10 @@ _GENERAL_KEYS = {
     "closed_dates": parse_dates,
     "timezone": _timezone,
     "promise_confidence": _float(0.5, 0.9999),
+    "promise_policy": _choice("daily", "per_call"),
+    "promise_target": _float(0.5, 0.9999),
+    "announce_wait": _bool,
+    "wrapup_s": _int(0, 600),
     "agi_timeout_ms": _int(100, 60_000),
 }
 

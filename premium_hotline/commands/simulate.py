@@ -4,8 +4,9 @@ Needs the `sim` extra (simpy): `pip install premium-hotline[sim]`. One run plays
 (common random numbers) under every policy and prints the policy table, the day-by-day check of
 the daily-target policy against the best fixed threshold in hindsight and the bound, and the
 waiting-time accuracy; `--json` prints one JSON object per row instead (`kind`: policy, bound,
-day, ewt). Exit status 3, with one line per case on stderr, when any run beats the bound. `--replay` prints no table: it writes the traffic of one scenario as
-a schedule for the sandbox demo (see docs/promise.md for the format).
+day, ewt). Exit status 3, with one line per case on stderr, when any run beats the bound.
+`--replay` prints no table: it writes the traffic of one scenario as a schedule for the sandbox
+demo (see docs/promise.md for the format).
 """
 
 from __future__ import annotations

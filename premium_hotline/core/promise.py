@@ -124,7 +124,8 @@ class DayCount:
 
     # ---- the transitions: what the routes write (store/records.py), what the simulator applies
 
-    def eligible_fields(self, p: float | None, premium: bool, now_ms: int) -> dict[str, int]:
+    @staticmethod
+    def eligible_fields(p: float | None, premium: bool) -> dict[str, int]:
         """HINCRBY increments for an eligible call's decision (FIRST is set once, apart)."""
         fields = {ELIGIBLE: 1}
         if p is not None:

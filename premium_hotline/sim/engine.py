@@ -459,7 +459,7 @@ class Day:
     def _eligible_call(self, call: Call, p: float | None, premium: bool, now_ms: int) -> None:
         """What decide_tariff adds to the day's count (store.records.promise_decided)."""
         self._eligible[call.cid] = (p, premium)
-        self.count.apply(self.count.eligible_fields(p, premium, now_ms), now_ms)
+        self.count.apply(DayCount.eligible_fields(p, premium), now_ms)
 
     def _settle(self, call: Call, outcome: str, time_to_human_ms: int | None) -> None:
         """What agent_answered / call_ended add once the promise is settled."""

@@ -82,3 +82,8 @@ class Keys:
     def ended(self, queue: str) -> str:
         """List: "ended_ms:outcome:in_queue_ms:talk_s" per ended call, newest first (talk, patience)."""
         return f"{self.prefix}ended:{{{tag(queue)}}}"
+
+    def promise(self, queue: str, number: str, day: str) -> str:
+        """Hash: one number's daily promise count (core/promise.py), tagged with its queue so it
+        sits on the same node as the predictor's lists. `day` is YYYYMMDD, local to the number."""
+        return f"{self.prefix}promise:{{{tag(queue)}}}:{tag(number)}:{day}"

@@ -176,6 +176,51 @@ def call_closed(
     return batch
 
 
+# The daily promise count (core/promise.py). At decision: increments, live only (a replayed
+# decision is long over), the day's first call stamped once. At settlement: the same guard as the
+# KPIs (a member of the per-hour "counted" set) so agent_answered and call_ended, and any replay,
+# count a promise once. ARGV: TTL, then [first_ms or guard member], then field/increment pairs.
+PROMISE_DECIDED_LUA = """
+redis.call('HSETNX', KEYS[1], 't0', ARGV[2])
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+PROMISE_SETTLED_LUA = """
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+if redis.call('TTL', KEYS[2]) == -1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+PROMISE_TTL_S = 2 * DAY_S  # a day's count, read for a day; the second covers time zones
+
+
+def promise_decided(key: str, fields: dict[str, int], now_ms: int) -> list[list]:
+    """decide_tariff: an eligible call into its number's day (HINCRBY fields)."""
+    return [
+        [LIVE_ONLY, "EVAL", PROMISE_DECIDED_LUA, "1", key, str(PROMISE_TTL_S), str(now_ms), *_flat(fields)]
+    ]
+
+
+def promise_settled(key: str, guard_key: str, uniqueid: str, fields: dict[str, int]) -> list[list]:
+    """agent_answered or call_ended: the call's promise settled, counted once."""
+    if not fields:
+        return []
+    return [
+        [
+            "EVAL",
+            PROMISE_SETTLED_LUA,
+            "2",
+            key,
+            guard_key,
+            str(PROMISE_TTL_S),
+            f"promise:{uniqueid}",
+            *_flat(fields),
+        ]
+    ]
+
+
 _PRIVATE = ("caller",)
 
 

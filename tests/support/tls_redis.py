@@ -36,6 +36,10 @@ PLUGIN_COMMANDS = (
     "ltrim",
     "lrange",
     "eval",
+    # the daily promise count (issue 14): read with the lists, stamped and guarded in its scripts
+    "hgetall",
+    "hsetnx",
+    "ttl",
 )
 PLUGIN_ACL = ["~ph:*", "resetchannels", "-@all", *(f"+{command}" for command in PLUGIN_COMMANDS)]
 
