@@ -18,6 +18,11 @@ from __future__ import annotations
 from .predict import DEFAULT_RING_S, History
 from .tariff import QueueState
 
+# Talk time and patience for the announcement: everything the lists hold (their last 100
+# calls), up to two hours. A quiet queue has few calls in the predictor's 15 minutes, and a
+# noisy patience rate costs the announcement more than a stale one.
+HISTORY_WINDOW_MS = 2 * 3600 * 1000
+
 
 def queue_length_wait(ahead: int, servers: int, service_rate: float, abandon_rate: float) -> float:
     """Expected time until an agent is free for a caller with `ahead` callers before it, every
@@ -37,30 +42,48 @@ def expected_wait(
     ring_s: float = DEFAULT_RING_S,
     wrapup_s: float = 0.0,
     in_message: int | None = None,
+    pre_queue_s: float = 0.0,
+    in_wrapup: int = 0,
+    abandon_rate: float | None = None,
 ) -> float:
-    """Seconds from queue entry to a person answering, for a caller joining now.
+    """Seconds from queue entry to a person answering, for a caller who joins the queue
+    `pre_queue_s` from now (a premium caller hears the price message first; 0 for the others).
 
     `state.logged` is the serving capacity (paused members already left out by the caller).
     Callers counted in QUEUE_WAITING_COUNT include those whose agent is already ringing: they
     hold an agent that is not ready, so about busy x ring / (ring + talk + wrap-up) of the
     waiting count are not ahead in the line. Premium callers hearing their price message join
-    ahead (`in_message`, from the history by default). With no history the talk time is taken as
-    4 minutes, a common call-centre value, and nobody abandons.
+    ahead (`in_message`, from the history by default). While this caller hears its own message
+    the line moves on (s mu + k theta per second) and callers who hear none join ahead of it:
+    the number ahead at entry is taken at its mean (fluid approximation). Members in wrap-up
+    (QUEUE_MEMBER(q,free) minus ready: free of calls, not yet ready) are busy agents whose
+    call is over: they take the first callers ahead within the wrap-up time, not after a whole
+    talk. With no history the
+    talk time is taken as 4 minutes, a common call-centre value, and nobody abandons.
     """
     servers = max(state.logged, state.ready, 0)
     if servers <= 0:
         return float("inf")
     if history is not None and history.talk_s:
         talk = history.mean_talk_s()
-        theta = history.abandon_rate()
+        theta = history.abandon_rate() if abandon_rate is None else abandon_rate
         joining = history.in_message if in_message is None else in_message
+        arriving = (history.arrival_rate or 0.0) * history.ahead_share()
     else:
-        talk, theta, joining = 240.0, 0.0, in_message or 0
+        talk, theta, joining, arriving = 240.0, 0.0, in_message or 0, 0.0
     hold = talk + ring_s + wrapup_s
     busy = max(0, servers - state.ready)
     ringing = round(busy * ring_s / hold) if hold > 0 else 0
     ahead = max(0, state.waiting - ringing) + max(0, joining)
-    if ahead < state.ready:
+    # Callers still ahead once the ready agents took theirs (negative: agents left free).
+    n_ahead = float(ahead - state.ready)
+    if pre_queue_s > 0:
+        advance = (servers / hold + max(n_ahead, 0.0) * theta) if n_ahead >= 0 else 0.0
+        n_ahead += (arriving - advance) * pre_queue_s
+    if n_ahead < 0:
         return ring_s  # an agent is free for this caller at once: only the ring remains
-    n_ahead = ahead - state.ready  # callers still ahead once the ready agents took theirs
-    return queue_length_wait(n_ahead, servers, 1.0 / hold, theta) + ring_s
+    soon = min(max(in_wrapup, 0), busy)
+    if n_ahead < soon:
+        # A member finishing wrap-up takes this caller: about half a wrap-up away, on average.
+        return wrapup_s / 2 + ring_s
+    return queue_length_wait(round(n_ahead) - soon, servers, 1.0 / hold, theta) + ring_s

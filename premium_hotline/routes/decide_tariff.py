@@ -4,17 +4,19 @@ Dialplan: `AGI(decide_tariff.py,${EXTEN})`. Sets PH_TARIFF, PH_REASON, PH_RATE, 
 PH_ANNOUNCE, PH_EWT_S (the expected wait until a person once in the queue, whole seconds; empty
 when unknown), PH_ANNOUNCE_WAIT (yes when `announce_wait` is on), PH_PROMISE (the call's day and
 predicted probability, for the settling routes) and PH_DECIDED, PH_COMMITMENT_S, PH_DID,
-PH_ARRIVED_MS for the later routes, and CDR(userfield). Asterisk is asked once (queue state, paused
-members, clock, marks set by the dialplan), Redis at most once before replying (one pipeline:
-recent waits, ended calls, arrivals and the number's daily promise count; only when every other
-rule already allows premium, or for any call with a queue when `announce_wait` is on), and the
-call's record is written after the dialplan has moved on.
+PH_ARRIVED_MS for the later routes, and CDR(userfield). Asterisk is asked once (queue state,
+member list, clock, marks set by the dialplan), a second time only when some members are logged
+in but not ready (which of them are paused: QUEUE_MEMBER(q,paused) needs the interface), Redis
+at most once before replying (one pipeline: recent waits, ended calls, arrivals and the number's
+daily promise count; only when every other rule already allows premium, or for any call with a
+queue when `announce_wait` is on), and the call's record is written after the dialplan has moved
+on.
 """
 
 from __future__ import annotations
 
 from ..core import promise
-from ..core.ewt import expected_wait
+from ..core.ewt import HISTORY_WINDOW_MS, expected_wait
 from ..core.predict import History, Prediction, predict
 from ..core.tariff import FREE, Decision, QueueState, live_rules, static_rules
 from ..store import records
@@ -64,12 +66,23 @@ _PREDICTIONS_MAX = 256
 class Figures:
     """What the one Redis read says: the queue's history and the number's day so far."""
 
-    __slots__ = ("count", "history", "waits")
+    __slots__ = ("count", "history", "lists", "now_ms", "waits")
 
-    def __init__(self, history: History, waits: list[int], count: promise.DayCount | None) -> None:
+    def __init__(
+        self, history: History, waits: list[int], count: promise.DayCount | None, lists, now_ms: int
+    ) -> None:
         self.history = history
         self.waits = waits
         self.count = count
+        self.lists = lists  # the three replies, for the announcement's longer window
+        self.now_ms = now_ms
+
+    def long_history(self) -> History:
+        """The same lists over the announcement's window (ewt.HISTORY_WINDOW_MS)."""
+        recent, ended, arrivals = self.lists
+        return History.from_lists(
+            recent, ended, arrivals, self.now_ms, read_limit=RECENT_READ, window_ms=HISTORY_WINDOW_MS
+        )
 
 
 async def _figures(call: Call, queue: str, promise_key: str, now_ms: int) -> Figures | None:
@@ -97,6 +110,8 @@ async def _figures(call: Call, queue: str, promise_key: str, now_ms: int) -> Fig
         History.from_lists(replies[0], replies[1], replies[2], now_ms, read_limit=RECENT_READ),
         _recent_waits(replies[0], now_ms),
         promise.DayCount.from_hash(replies[3]) if promise_key else None,
+        replies[:3],
+        now_ms,
     )
     if len(_FIGURES) >= _PREDICTIONS_MAX:
         _FIGURES.clear()
@@ -152,9 +167,39 @@ def _queue_state(live: dict[str, str] | None) -> QueueState | None:
     # An empty or non-numeric value means Asterisk could not tell (unknown queue): fail, not free.
     if live is None or not all(live.get(k, "").strip().isdigit() for k in ("ready", "logged", "waiting")):
         return None
-    paused = live.get("paused", "").strip()
+    paused = live.get("paused", "")  # set by _paused: digits or empty
     logged = int(live["logged"]) - (int(paused) if paused.isdigit() else 0)
     return QueueState(int(live["ready"]), max(logged, int(live["ready"])), int(live["waiting"]))
+
+
+def _count(text: str | None) -> int | None:
+    """A count as Asterisk writes one (ASCII digits, a sane size), else None."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+
+
+MAX_MEMBERS = 64  # beyond this the paused members are not asked for (one reply stays short)
+
+
+async def _paused(call: Call, queue: str, live: dict[str, str]) -> str:
+    """How many of the queue's members are paused, as text ("" when not asked or unknown).
+
+    Asked only when some logged-in members are not ready (a paused member is one of them):
+    otherwise nobody is paused, and the decision costs no second exchange with Asterisk."""
+    ready, logged = _count(live.get("ready")), _count(live.get("logged"))
+    if ready is None or logged is None or logged <= ready:
+        return ""  # nobody paused, or counts Asterisk would not give (_queue_state judges those)
+    members = [m for m in live.get("members", "").split(",") if m.strip()]
+    if not members or len(members) > MAX_MEMBERS:
+        return ""
+    try:
+        flags = await call.read(
+            {str(i): f"${{QUEUE_MEMBER({queue},paused,{m})}}" for i, m in enumerate(members)}
+        )
+    except RECOVERABLE as exc:
+        call.log.warning("agi_read_failed", error=str(exc))
+        return ""
+    return str(sum(1 for value in flags.values() if value.strip() == "1"))
 
 
 async def _decide(
@@ -223,10 +268,22 @@ async def _decide(
     )
 
 
-def _ewt_text(state: QueueState | None, figures: Figures | None, wrapup_s: int) -> str:
+def _ewt_text(
+    state: QueueState | None, figures: Figures | None, wrapup_s: int, live, decision: Decision
+) -> str:
+    """PH_EWT_S: whole seconds, or empty when the queue's state is unknown or nobody can answer.
+    A premium caller with a price message joins the queue only after it (core/ewt.py)."""
     if state is None:
         return ""
-    wait = expected_wait(state, figures.history if figures else None, wrapup_s=wrapup_s)
+    free = _count((live or {}).get("free"))
+    wrapping = max(0, free - state.ready) if free is not None else 0
+    history = figures.long_history() if figures else None
+    pre = (
+        history.pre_queue()
+        if history is not None and decision.tariff == "premium" and decision.announce
+        else 0.0
+    )
+    wait = expected_wait(state, history, wrapup_s=wrapup_s, in_wrapup=wrapping, pre_queue_s=pre)
     return str(round(wait)) if wait < 86_400 else ""
 
 
@@ -242,7 +299,8 @@ async def handle(call: Call) -> None:
         wanted.update(
             ready=f"${{QUEUE_MEMBER({q},ready)}}",
             logged=f"${{QUEUE_MEMBER({q},logged)}}",
-            paused=f"${{QUEUE_MEMBER({q},paused)}}",
+            free=f"${{QUEUE_MEMBER({q},free)}}",
+            members=f"${{QUEUE_MEMBER_LIST({q})}}",
             waiting=f"${{QUEUE_WAITING_COUNT({q})}}",
         )
     live: dict[str, str] | None
@@ -251,6 +309,8 @@ async def handle(call: Call) -> None:
     except RECOVERABLE as exc:
         call.log.warning("agi_read_failed", error=str(exc))
         live = None
+    if live is not None and entry is not None and entry.queue and not entry.broken:
+        live["paused"] = await _paused(call, entry.queue, live)
     now_ms = call.asterisk_ms(live["now"]) if live else call.clock_ms()
     arrived_ms = as_int(live["arrived"]) if live and live["arrived"] else now_ms
 
@@ -261,7 +321,7 @@ async def handle(call: Call) -> None:
         if ctx.figures is None and general.announce_wait and ctx.state is not None and entry.queue:
             # The announcement needs the history even where the tariff did not (the same read).
             ctx.figures = await _figures(call, entry.queue, "", now_ms)
-        ewt = _ewt_text(ctx.state, ctx.figures, general.wrapup_s)
+        ewt = _ewt_text(ctx.state, ctx.figures, general.wrapup_s, live, decision)
     except Exception as exc:
         call.log.error("decision_failed", error=repr(exc), number=number, exc_info=True)
         decision = Decision(general.fail_tariff, "internal_error", queue=queue)

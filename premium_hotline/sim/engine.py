@@ -19,7 +19,7 @@ import simpy
 from ..config import FRANCE, NumberEntry
 from ..core import ewt
 from ..core.numbers import NumberPattern, parse_rate
-from ..core.predict import History, Prediction, predict
+from ..core.predict import RECENT_WINDOW_MS, History, Prediction, predict
 from ..core.promise import DayCount, daily_threshold, remaining_calls, would_keep
 from ..core.tariff import PREMIUM, Decision, QueueState, live_rules, static_rules
 from ..core.timeline import ended
@@ -174,6 +174,7 @@ class Day:
         self.agents: set[_Agent] = set()
         self.queue: deque[_Waiter] = deque()
         self.ringing = 0
+        self.wrapping = 0
         self.outcomes: list[Outcome] = []
         self._names = 0
 
@@ -253,7 +254,9 @@ class Day:
 
     def _release(self, agent: _Agent, wrapup: bool):
         if wrapup and self.scenario.wrapup_s > 0:
+            self.wrapping += 1  # QUEUE_MEMBER(q,free) counts them, (q,ready) does not
             yield self.env.timeout(self.scenario.wrapup_s)
+            self.wrapping -= 1
         if agent.leaving or agent not in self.agents:
             self.agents.discard(agent)
         else:
@@ -270,7 +273,7 @@ class Day:
         arrived = env.now
         deadline = arrived + call.patience_s
         decision, p_within = self._decide(call, self._ms(arrived))
-        announced = self._announce(self._ms(arrived))
+        announced = self._announce(self._ms(arrived), decision.tariff == PREMIUM)
         self.lists.apply(
             records.decided(
                 self.keys,
@@ -470,7 +473,7 @@ class Day:
         keeps = would_keep(outcome, time_to_human_ms, self.commitment_s, premium)
         self.count.apply(DayCount.settled_fields(p, premium, keeps))
 
-    def _history(self, now_ms: int) -> tuple[list[str], History]:
+    def _history(self, now_ms: int, window_ms: int = RECENT_WINDOW_MS) -> tuple[list[str], History]:
         recent = self.lists.lrange(self.keys.recent(QUEUE))
         history = History.from_lists(
             recent,
@@ -478,11 +481,15 @@ class Day:
             self.lists.lrange(self.keys.arrivals(QUEUE)),
             now_ms,
             read_limit=READ,
+            window_ms=window_ms,
         )
         return recent, history
 
-    def _announce(self, now_ms: int) -> dict[str, float]:
+    def _announce(self, now_ms: int, premium: bool) -> dict[str, float]:
         """What each estimator would announce to this caller now (PH_EWT_S, QUEUEHOLDTIME, LES)."""
-        _, history = self._history(now_ms)
-        plugin = ewt.expected_wait(self.state(), history, wrapup_s=self.wrapup_known)
+        _, history = self._history(now_ms, ewt.HISTORY_WINDOW_MS)
+        pre = history.pre_queue() if premium else 0.0
+        plugin = ewt.expected_wait(
+            self.state(), history, wrapup_s=self.wrapup_known, pre_queue_s=pre, in_wrapup=self.wrapping
+        )
         return {"plugin": plugin, "asterisk": float(self._holdtime), "les": self._last_hold}

@@ -50,7 +50,10 @@ KEY = re.compile(
     r"|(?:kpi|counted):\{[A-Za-z0-9._/-]{1,128}\}:\d{10,12}"
     r"|promise:\{[A-Za-z0-9._/-]{1,128}\}:\d{1,32}:\d{8})$"
 )
-_ONE_KEY = {"HSET", "EXPIRE", "XADD", "ZREMRANGEBYSCORE", "ZADD", "SADD", "LPUSH", "LTRIM", "ZREM", "LRANGE", "HGETALL"}
+_ONE_KEY = {
+    *("HSET", "EXPIRE", "XADD", "ZREMRANGEBYSCORE", "ZADD", "SADD", "LPUSH", "LTRIM", "ZREM", "LRANGE"),
+    "HGETALL",
+}
 
 NASTY = [
     '"',
