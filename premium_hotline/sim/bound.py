@@ -30,7 +30,9 @@ from .traffic import Call, Scenario
 WINDOWS_S = (600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 
 
-def _agents_upper(plan: list[tuple[float, int]], calls: list[Call], wrapup_s: float, end_s: float):
+def _agents_upper(
+    scenario: Scenario, plan: list[tuple[float, int]], calls: list[Call], wrapup_s: float, end_s: float
+):
     """Piecewise-constant upper bound on the agents present: [(from, to, agents)]."""
     pieces = []
     extra: list[tuple[float, int]] = []  # (until, count) of agents still finishing a call
@@ -38,7 +40,7 @@ def _agents_upper(plan: list[tuple[float, int]], calls: list[Call], wrapup_s: fl
     for k, (at, agents) in enumerate(plan):
         if k and agents < plan[k - 1][1]:
             # Agents told to leave at `at` finish the call they hold, which started by `at`.
-            last_end = at
+            last_end = at + scenario.ring_timeout_s  # or a member letting a call ring out
             for call in calls:
                 if call.arrival_s > at:
                     break
@@ -79,7 +81,7 @@ def kept_bound(
         return 0
     wrapup = scenario.wrapup_s
     horizon = max(c.arrival_s + c.patience_s + c.ring_s + c.talk_s + wrapup for c in calls) + 1.0
-    pieces = _agents_upper(plan, calls, wrapup, max(end_s, horizon))
+    pieces = _agents_upper(scenario, plan, calls, wrapup, max(end_s, horizon))
     feasible = []
     for c in premium:
         # A premium caller hears the price message (c.message_s) before the queue.

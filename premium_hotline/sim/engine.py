@@ -174,6 +174,7 @@ class Day:
         self.agents: set[_Agent] = set()
         self.queue: deque[_Waiter] = deque()
         self.ringing = 0
+        self.retrying = 0  # callers between a ring-no-answer and the next ring (still in the queue)
         self.wrapping = 0
         self.outcomes: list[Outcome] = []
         self._names = 0
@@ -266,7 +267,7 @@ class Day:
     # ---- one caller ----------------------------------------------------------------------------
 
     def state(self) -> QueueState:
-        return QueueState(len(self.idle), len(self.agents), len(self.queue) + self.ringing)
+        return QueueState(len(self.idle), len(self.agents), len(self.queue) + self.ringing + self.retrying)
 
     def _caller(self, call: Call):
         env = self.env
@@ -292,16 +293,39 @@ class Day:
             yield env.timeout(call.message_s)
         queued = env.now
         self._seq += 1
-        waiter = _Waiter(call, env.event(), self._seq)
-        self.queue.append(waiter)
-        self._dispatch()
-        if not waiter.assigned.triggered:
-            yield waiter.assigned | env.timeout(max(0.0, deadline - env.now))
-        if not waiter.assigned.triggered:
-            self.queue.remove(waiter)
-            self._ghosts.append((waiter.seq, queued, announced, call.ring_s))
-            return self._close(call, decision, p_within, arrived, queued, None)
-        agent = waiter.assigned.value
+        seq = self._seq
+        unanswered = call.unanswered  # agents who will let it ring out before one answers
+        first = True
+        while True:
+            waiter = _Waiter(call, env.event(), seq)
+            if first:
+                self.queue.append(waiter)
+            else:
+                self.queue.appendleft(waiter)  # back from a retry: still first in line
+            first = False
+            self._dispatch()
+            if not waiter.assigned.triggered:
+                yield waiter.assigned | env.timeout(max(0.0, deadline - env.now))
+            if not waiter.assigned.triggered:
+                self.queue.remove(waiter)
+                self._ghosts.append((seq, queued, announced, call.ring_s))
+                return self._close(call, decision, p_within, arrived, queued, None)
+            agent = waiter.assigned.value
+            if not unanswered:
+                break
+            # Ring-no-answer: the member rings for the queue's timeout, then Asterisk waits
+            # `retry` seconds before ringing again; the caller stays first in line meanwhile.
+            unanswered -= 1
+            ring_out = min(self.scenario.ring_timeout_s, max(0.0, deadline - env.now))
+            yield env.timeout(ring_out)
+            self.ringing -= 1
+            env.process(self._release(agent, wrapup=False))
+            self.retrying += 1
+            yield env.timeout(min(self.scenario.retry_s, max(0.0, deadline - env.now)))
+            self.retrying -= 1
+            if env.now >= deadline:
+                self._ghosts.append((seq, queued, announced, call.ring_s))
+                return self._close(call, decision, p_within, arrived, queued, None)
         if env.now + call.ring_s > deadline:
             # Hangs up while the agent's phone rings: the agent is free again at once.
             self.ewt.append((announced, env.now + call.ring_s - queued))
