@@ -15,9 +15,9 @@ the calls by decreasing q: a threshold on the prediction. The day's bands say ho
 calls each threshold would take and how often such calls really keep the promise today (the
 predictor's own probability, corrected by the band's outcomes so far: free callers count with
 the wait they had plus the price message they did not hear). The threshold is the lowest that
-keeps the day's expected final slack above a margin: z standard deviations of the outcomes that
-will come too late to be corrected (the calls pending now and the last HORIZON of the day).
-Realised outcomes feed back through the count on every call.
+keeps the day's expected final slack above a margin: z standard deviations of the outcomes not
+known yet (the calls pending now and those the rest of the day brings at that threshold).
+Realised outcomes feed back through the count on every call; the margin shrinks as the day ends.
 
 Pure: no I/O, no clock; `math` only.
 """
@@ -30,12 +30,11 @@ import math
 EDGES = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
 BINS = len(EDGES)
 Q_FLOOR = 0.01  # even a call the model is sure of breaks now and then (a ring unanswered)
-HORIZON = 100  # the day's last calls, whose outcomes no later threshold can correct
 WARMUP = 20  # eligible calls seen today before the bands are trusted
 START_THRESHOLD = 0.95  # until then: the per-call default, which builds slack
 CEILING = 0.999  # the strictest threshold: only calls the model is sure of
 SAFETY_Z = 2.0  # margin, in standard deviations of the outcomes not correctable any more
-PRIOR_CALLS = 20.0  # a band's own outcomes outweigh the prediction after about this many
+PRIOR_CALLS = 10.0  # a band's own outcomes outweigh the prediction after about this many
 PRICE_MESSAGE_S = 12.0  # what a free caller would have heard first, had the call been premium
 
 # Field names of the Redis hash (short: the key is read on every eligible call).
@@ -181,11 +180,24 @@ class DayCount:
         settled = self.kept + self.broken
         return self.kept / settled if settled else 1.0
 
-    def band_keep(self, i: int) -> float:
-        """How often a call of band i keeps the promise today: its prediction, corrected by the
-        band's settled outcomes (a beta posterior mean, PRIOR_CALLS pseudo-calls of prior)."""
+    def calibration(self) -> float:
+        """Breaks seen over breaks predicted, over every settled eligible call of the day: how
+        far today's predictor errs (1 when it is right; below 1 when it is too prudent)."""
+        seen = predicted = 0.0
+        for i in range(BINS):
+            if self.band_n[i] and self.bands[i]:
+                seen += self.band_n[i] - self.band_kept[i]
+                predicted += self.band_n[i] * (1.0 - self.psum[i] / self.bands[i])
+        return (seen + 1.0) / (predicted + 1.0)
+
+    def band_keep(self, i: int, calibration: float | None = None) -> float:
+        """How often a call of band i keeps the promise today: its prediction with the day's
+        calibration applied, corrected by the band's own settled outcomes (a beta posterior
+        mean, PRIOR_CALLS pseudo-calls of prior)."""
         predicted = self.psum[i] / self.bands[i] if self.bands[i] else (EDGES[i] + 1.0) / 2
-        kept = (self.band_kept[i] + PRIOR_CALLS * predicted) / (self.band_n[i] + PRIOR_CALLS)
+        factor = self.calibration() if calibration is None else calibration
+        prior = max(0.0, 1.0 - factor * (1.0 - predicted))
+        kept = (self.band_kept[i] + PRIOR_CALLS * prior) / (self.band_n[i] + PRIOR_CALLS)
         return min(1.0 - Q_FLOOR, kept)
 
     def __repr__(self) -> str:
@@ -225,16 +237,16 @@ def daily_threshold(count: DayCount, *, target: float, remaining: float, z: floa
     # A future eligible call falls in band i as often as today's did; calls that got no
     # prediction (nobody ready) are eligible but never premium, so they dilute the bands.
     scale = remaining / max(count.eligible, 1)
-    late = min(1.0, HORIZON / remaining) if remaining > 0 else 1.0
     gain = 0.0
     var = 0.0
     lowest = None
+    calibration = count.calibration()
     for i in range(BINS - 1, -1, -1):
         n = count.bands[i] * scale
         if n > 0:
-            keep = count.band_keep(i)
+            keep = count.band_keep(i, calibration)
             gain += n * (keep - target)
             var += n * keep * (1.0 - keep)
-        if slack + gain >= z * math.sqrt(var_pending + late * var):
+        if slack + gain >= z * math.sqrt(var_pending + var):
             lowest = i  # taking every call predicted at EDGES[i] or more keeps the margin
     return CEILING if lowest is None else EDGES[lowest]

@@ -72,7 +72,7 @@ class Scenario:
         self.ring_s = options.pop("ring_s", (2.0, 7.0))
         # Ring-no-answer: share of ring attempts an agent lets ring out, queues.conf's `timeout`
         # (seconds a member rings) and `retry` (seconds before the next attempt).
-        self.rna_share = options.pop("rna_share", 0.05)
+        self.rna_share = options.pop("rna_share", 0.02)
         self.ring_timeout_s = options.pop("ring_timeout_s", 15.0)
         self.retry_s = options.pop("retry_s", 5.0)
         self.message_s = options.pop("message_s", 12.0)  # the price message, full length
