@@ -22,6 +22,35 @@ from .tariff import QueueState
 # calls), up to two hours. A quiet queue has few calls in the predictor's 15 minutes, and a
 # noisy patience rate costs the announcement more than a stale one.
 HISTORY_WINDOW_MS = 2 * 3600 * 1000
+# The callers ahead of a waiting caller have waited a while already; measured patience is not
+# exponential (its hazard rises over the first minutes), so their abandon rate is the one of
+# callers who already waited this long: abandons after it over the time waited beyond it.
+PATIENCE_AFTER_S = 20.0
+MIN_ABANDONS = 3
+
+
+def patience_rate_after(ended, now_ms: int, after_s: float = PATIENCE_AFTER_S) -> float | None:
+    """Abandon rate of callers who already waited `after_s`, from the ended-calls list
+    ("ended_ms:outcome:in_queue_ms:talk_s", newest first); None with too few abandons."""
+    since = now_ms - HISTORY_WINDOW_MS
+    after_ms = after_s * 1000
+    abandons = 0
+    exposure_s = 0.0
+    for item in ended or ():
+        text = item.decode("ascii", "replace") if isinstance(item, bytes) else str(item)
+        parts = text.split(":", 3)
+        if len(parts) != 4 or not parts[2].isdigit():
+            continue
+        try:
+            if int(parts[0]) < since:
+                continue
+        except ValueError:
+            continue
+        waited = int(parts[2])
+        if waited > after_ms:
+            exposure_s += (waited - after_ms) / 1000
+            abandons += parts[1] == "abandoned"
+    return abandons / exposure_s if abandons >= MIN_ABANDONS and exposure_s > 0 else None
 
 
 def queue_length_wait(ahead: int, servers: int, service_rate: float, abandon_rate: float) -> float:
@@ -86,4 +115,8 @@ def expected_wait(
     if n_ahead < soon:
         # A member finishing wrap-up takes this caller: about half a wrap-up away, on average.
         return wrapup_s / 2 + ring_s
-    return queue_length_wait(round(n_ahead) - soon, servers, 1.0 / hold, theta) + ring_s
+    # The fluid number ahead is fractional: interpolate between the whole numbers around it.
+    low = int(n_ahead)
+    below = queue_length_wait(low - soon, servers, 1.0 / hold, theta)
+    above = queue_length_wait(low + 1 - soon, servers, 1.0 / hold, theta)
+    return below + (above - below) * (n_ahead - low) + ring_s

@@ -16,7 +16,7 @@ on.
 from __future__ import annotations
 
 from ..core import promise
-from ..core.ewt import HISTORY_WINDOW_MS, expected_wait
+from ..core.ewt import HISTORY_WINDOW_MS, expected_wait, patience_rate_after
 from ..core.predict import History, Prediction, predict
 from ..core.tariff import FREE, Decision, QueueState, live_rules, static_rules
 from ..store import records
@@ -283,7 +283,10 @@ def _ewt_text(
         if history is not None and decision.tariff == "premium" and decision.announce
         else 0.0
     )
-    wait = expected_wait(state, history, wrapup_s=wrapup_s, in_wrapup=wrapping, pre_queue_s=pre)
+    theta = patience_rate_after(figures.lists[1], figures.now_ms) if figures else None
+    wait = expected_wait(
+        state, history, wrapup_s=wrapup_s, in_wrapup=wrapping, pre_queue_s=pre, abandon_rate=theta
+    )
     return str(round(wait)) if wait < 86_400 else ""
 
 

@@ -513,7 +513,14 @@ class Day:
         """What each estimator would announce to this caller now (PH_EWT_S, QUEUEHOLDTIME, LES)."""
         _, history = self._history(now_ms, ewt.HISTORY_WINDOW_MS)
         pre = history.pre_queue() if premium else 0.0
+        ended = self.lists.lrange(self.keys.ended(QUEUE))
+        theta = ewt.patience_rate_after(ended, now_ms)
         plugin = ewt.expected_wait(
-            self.state(), history, wrapup_s=self.wrapup_known, pre_queue_s=pre, in_wrapup=self.wrapping
+            self.state(),
+            history,
+            wrapup_s=self.wrapup_known,
+            pre_queue_s=pre,
+            in_wrapup=self.wrapping,
+            abandon_rate=theta,
         )
         return {"plugin": plugin, "asterisk": float(self._holdtime), "les": self._last_hold}
