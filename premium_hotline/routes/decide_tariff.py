@@ -386,7 +386,8 @@ async def handle(call: Call) -> None:
     )
     if ctx.promise_key:
         fields = promise.DayCount.eligible_fields(ctx.p, decision.tariff == "premium")
-        batch += records.promise_decided(ctx.promise_key, fields, now_ms)
+        guard = Keys(general.key_prefix).promised(entry.queue, arrived_ms)
+        batch += records.promise_decided(ctx.promise_key, guard, call.uniqueid, fields, now_ms)
     await call.store.write(batch, route="decide_tariff", uniqueid=call.uniqueid)
 
 

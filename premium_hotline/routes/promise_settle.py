@@ -2,7 +2,7 @@
 
 decide_tariff leaves `PH_PROMISE=<YYYYMMDD>:<p>` on an eligible call's channel (its number's day
 and its predicted probability, empty when none was made). Whichever of the two routes learns the
-outcome first counts it (a guard in the script makes the other, and any replay, a no-op).
+outcome first counts it (a guard set, `Keys.promised`, makes the other and any replay no-ops).
 """
 
 from __future__ import annotations
@@ -39,4 +39,4 @@ def settle_batch(
     keeps = promise.would_keep(outcome, time_to_human_ms, commitment_s, premium)
     fields = promise.DayCount.settled_fields(p, premium, keeps)
     key = keys.promise(queue, national(did), day)
-    return records.promise_settled(key, keys.counted(queue, arrived_ms), uniqueid, fields)
+    return records.promise_settled(key, keys.promised(queue, arrived_ms), uniqueid, fields)

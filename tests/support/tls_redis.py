@@ -36,10 +36,9 @@ PLUGIN_COMMANDS = (
     "ltrim",
     "lrange",
     "eval",
-    # the daily promise count (issue 14): read with the lists, stamped and guarded in its scripts
+    # the daily promise count (issue 14): read with the lists; its script reads the day's first call
     "hgetall",
-    "hsetnx",
-    "ttl",
+    "hget",
 )
 PLUGIN_ACL = ["~ph:*", "resetchannels", "-@all", *(f"+{command}" for command in PLUGIN_COMMANDS)]
 

@@ -48,7 +48,7 @@ KEY = re.compile(
     r"^ph:(?:events|queues"
     r"|(?:call|waiting|recent|arrivals|ended):\{[A-Za-z0-9._/-]{1,128}\}"
     r"|(?:kpi|counted):\{[A-Za-z0-9._/-]{1,128}\}:\d{10,12}"
-    r"|promise:\{[A-Za-z0-9._/-]{1,128}\}:\d{1,32}:\d{8})$"
+    r"|promise:\{[A-Za-z0-9._/-]{1,128}\}:\d{1,32}:\d{8}|promised:\{[A-Za-z0-9._/-]{1,128}\}:\d{10})$"
 )
 _ONE_KEY = {
     *("HSET", "EXPIRE", "XADD", "ZREMRANGEBYSCORE", "ZADD", "SADD", "LPUSH", "LTRIM", "ZREM", "LRANGE"),
