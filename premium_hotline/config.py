@@ -66,6 +66,7 @@ class General:
     __slots__ = (
         "agi_timeout_ms",
         "alerts",
+        "announce_wait",
         "caller_hash_key",
         "caller_privacy",
         "closed_dates",
@@ -80,6 +81,8 @@ class General:
         "log_level",
         "max_call_s",
         "promise_confidence",
+        "promise_policy",
+        "promise_target",
         "purpose",
         "record_ttl_days",
         "redis_ca_file",
@@ -94,6 +97,7 @@ class General:
         "spool_max_mb",
         "timezone",
         "wallboard_refresh_s",
+        "wrapup_s",
     )
 
     def __init__(self) -> None:
@@ -118,6 +122,12 @@ class General:
         self.closed_dates: frozenset = frozenset()
         self.timezone = "Europe/Paris"
         self.promise_confidence = 0.95
+        # daily: promise_target of the day's premium calls in time (core/promise.py);
+        # per_call: each premium call in time with promise_confidence.
+        self.promise_policy = "daily"
+        self.promise_target = 0.95
+        self.announce_wait = False  # PH_ANNOUNCE_WAIT=yes: the dialplan says "moins de N minutes"
+        self.wrapup_s = 0  # the queues' wrapuptime (queues.conf): Asterisk does not expose it
         self.agi_timeout_ms = 2000
         self.language = "fr"  # the wallboard's and the report's (fr or en)
         self.wallboard_refresh_s = 5
@@ -365,6 +375,10 @@ _GENERAL_KEYS = {
     "closed_dates": parse_dates,
     "timezone": _timezone,
     "promise_confidence": _float(0.5, 0.9999),
+    "promise_policy": _choice("daily", "per_call"),
+    "promise_target": _float(0.5, 0.9999),
+    "announce_wait": _bool,
+    "wrapup_s": _int(0, 600),
     "agi_timeout_ms": _int(100, 60_000),
     "language": _choice("fr", "en"),
     "wallboard_refresh_s": _int(1, 300),

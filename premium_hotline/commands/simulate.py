@@ -1,9 +1,12 @@
 """`premium-hotline simulate`: the tariff policies compared on simulated days of hotline traffic.
 
 Needs the `sim` extra (simpy): `pip install premium-hotline[sim]`. One run plays the same traffic
-(common random numbers) under every policy and prints one Markdown table; `--json` prints one
-JSON object per row instead. `--replay` prints no table: it writes the traffic of one scenario as
-a schedule for the sandbox demo (see docs/promise.md for the format).
+(common random numbers) under every policy and prints the policy table, the day-by-day check of
+the daily-target policy against the best fixed threshold in hindsight and the bound, and the
+waiting-time accuracy; `--json` prints one JSON object per row instead (`kind`: policy, bound,
+day, ewt). Exit status 3, with one line per case on stderr, when any run beats the bound.
+`--replay` prints no table: it writes the traffic of one scenario as a schedule for the sandbox
+demo (see docs/promise.md for the format).
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ def main(argv: list[str]) -> int:
         default=(0.80, 0.90, 0.95, 0.99),
         help="promise_confidence levels to compare (default 0.80,0.90,0.95,0.99)",
     )
-    parser.add_argument("--no-oracle", action="store_true", help="skip the clairvoyant bound (3 more runs)")
+    parser.add_argument(
+        "--target", type=float, default=0.95, help="promise_target of the daily policy (default 0.95)"
+    )
+    parser.add_argument(
+        "--commitments",
+        default="",
+        help="several commitment_s at once, comma-separated (e.g. 30,45,60): one section each",
+    )
+    parser.add_argument("--no-oracle", action="store_true", help="skip the clairvoyant replay (4 more runs)")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of the table")
     parser.add_argument(
         "--calibration",
@@ -80,7 +91,7 @@ def main(argv: list[str]) -> int:
         return 0
 
     try:
-        from ..sim.report import default_policies, run_scenario, table
+        from ..sim.report import compare, day_table, default_policies, ewt_table, table
     except ImportError as exc:
         print(f"premium-hotline simulate: {exc}; install the `sim` extra (simpy)", file=sys.stderr)
         return 2
@@ -100,27 +111,52 @@ def main(argv: list[str]) -> int:
             ):
                 print(f"| {name} | {low:.2f} to {high:.2f} | {calls} | {kept:.1%} |")
         return 0
-    rows = []
-    for name in names:
-        rows += run_scenario(
-            SCENARIOS[name],
-            default_policies(args.confidence),
-            seed=args.seed,
-            days=args.days,
-            start_h=args.start,
-            hours=args.hours,
-            commitment_s=args.commitment,
-            oracle=not args.no_oracle,
-        )
-    elapsed = time.perf_counter() - began
-    if args.json:
-        for row in rows:
-            print(json.dumps(row.as_dict()))
-    else:
-        print(table(rows))
+    if not 0.5 <= args.target < 1.0:
+        parser.error("--target must be in [0.5, 1)")
+    try:
+        commitments = [int(c) for c in args.commitments.split(",") if c.strip()] or [args.commitment]
+    except ValueError:
+        parser.error("--commitments takes whole seconds, comma-separated")
+    violations: list[str] = []
+    for commitment in commitments:
+        began = time.perf_counter()
+        rows, bounds, days, ewt = [], [], [], []
+        for name in names:
+            result = compare(
+                SCENARIOS[name],
+                default_policies(args.confidence, args.target),
+                seed=args.seed,
+                days=args.days,
+                start_h=args.start,
+                hours=args.hours,
+                commitment_s=commitment,
+                oracle=not args.no_oracle,
+                target=args.target,
+            )
+            rows += result.rows
+            bounds.append(result.bound)
+            days += result.days
+            ewt += result.ewt
+            violations += result.violations
+        elapsed = time.perf_counter() - began
+        if args.json:
+            for item in [*(r.as_dict() for r in rows), *bounds, *(d.as_dict() for d in days)]:
+                print(json.dumps({**item, "commitment_s": commitment}))
+            for row in ewt:
+                print(json.dumps({**row.as_dict(), "commitment_s": commitment}))
+            continue
         simulated = len(names) * args.days * args.hours
+        if len(commitments) > 1:
+            print(f"### commitment_s = {commitment}\n")
+        print(table(rows, bounds))
+        print()
+        print(day_table(days))
+        print()
+        print(ewt_table(ewt))
         print(
             f"\n{len(names)} scenario(s) x {args.days} day(s) x {args.hours:g} h, seed {args.seed}, "
-            f"commitment {args.commitment} s: {simulated:g} h of traffic per policy in {elapsed:.1f} s"
+            f"commitment {commitment} s: {simulated:g} h of traffic per policy in {elapsed:.1f} s\n"
         )
-    return 0
+    for line in violations:
+        print(f"premium-hotline simulate: BOUND BEATEN: {line}", file=sys.stderr)
+    return 3 if violations else 0

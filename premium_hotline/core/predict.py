@@ -110,6 +110,7 @@ class History:
         now_ms: int,
         *,
         read_limit: int = 100,
+        window_ms: int = RECENT_WINDOW_MS,
     ) -> History:
         """Parse the three lists as LRANGE returns them (newest first, str or bytes items).
 
@@ -118,7 +119,7 @@ class History:
         arrivals: "arrived_ms:t" with t the decided tariff's initial, "p" or "f" (decide_tariff)
         Malformed items are skipped: a bad entry must never break a decision.
         """
-        since = now_ms - RECENT_WINDOW_MS
+        since = now_ms - window_ms
         pre_queue: list[float] = []
         for item in recent or ():
             try:

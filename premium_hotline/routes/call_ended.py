@@ -14,6 +14,7 @@ from ..core.timeline import ended
 from ..store import records
 from ..store.keys import Keys
 from .call import NOW, Call, as_int, channel_queue, userfield
+from .promise_settle import settle_batch
 
 
 async def handle(call: Call) -> None:
@@ -26,6 +27,7 @@ async def handle(call: Call) -> None:
             "stamped": "${SHARED(PH_HUMAN_MS)}",
             "tariff": "${PH_TARIFF}",
             "decided": "${PH_DECIDED}",
+            "promise": "${PH_PROMISE}",
             "reason": "${PH_REASON}",
             "rate": "${PH_RATE}",
             "commitment": "${PH_COMMITMENT_S}",
@@ -137,6 +139,19 @@ async def handle(call: Call) -> None:
         ttl_s=general.record_ttl_days * 86400,
         events_maxlen=general.events_maxlen,
     )
+    if marks["promise"]:
+        batch += settle_batch(
+            Keys(general.key_prefix),
+            mark=marks["promise"],
+            queue=queue,
+            did=marks["did"],
+            uniqueid=call.uniqueid,
+            arrived_ms=arrived_ms,
+            premium=decided == "premium",
+            outcome=ending.outcome,
+            time_to_human_ms=ending.time_to_human_ms if ending.outcome == "answered" else None,
+            commitment_s=as_int(marks["commitment"]) or general.commitment_s,
+        )
     await call.store.write(batch, route="call_ended", uniqueid=call.uniqueid)
     if cut is not None:
         raise cut

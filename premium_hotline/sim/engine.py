@@ -17,8 +17,10 @@ from collections import deque
 import simpy
 
 from ..config import FRANCE, NumberEntry
+from ..core import ewt
 from ..core.numbers import NumberPattern, parse_rate
-from ..core.predict import History, Prediction, predict
+from ..core.predict import RECENT_WINDOW_MS, History, Prediction, predict
+from ..core.promise import DayCount, daily_threshold, remaining_calls, would_keep
 from ..core.tariff import PREMIUM, Decision, QueueState, live_rules, static_rules
 from ..core.timeline import ended
 from ..store import records
@@ -45,13 +47,14 @@ def entries() -> dict[str, NumberEntry]:
 class Policy:
     """How the live part of the decision is made.
 
-    kind: "naive" (an agent is ready now), "predictor" (core.predict at `confidence`), "oracle"
-    (premium exactly for the call ids in `chosen`, i.e. knowing the future). `ready_rule`: keep
-    live_rules' "no agent ready means free" (what the plugin does today) or let the prediction
-    alone decide.
+    kind: "naive" (an agent is ready now), "predictor" (core.predict at `confidence`), "daily"
+    (core.promise: the threshold adapted to the day's count so that `target` of the day's premium
+    calls keep the promise), "oracle" (premium exactly for the call ids in `chosen`, i.e. knowing
+    the future). `ready_rule`: keep live_rules' "no agent ready means free" (what the plugin does)
+    or let the prediction alone decide.
     """
 
-    __slots__ = ("chosen", "confidence", "kind", "label", "ready_rule")
+    __slots__ = ("chosen", "confidence", "kind", "label", "ready_rule", "target")
 
     def __init__(
         self,
@@ -61,8 +64,10 @@ class Policy:
         confidence: float = 0.95,
         ready_rule: bool = True,
         chosen: frozenset[int] | None = None,
+        target: float = 0.95,
     ) -> None:
         self.kind = kind
+        self.target = target
         self.label = label
         self.confidence = confidence
         self.ready_rule = ready_rule
@@ -122,11 +127,12 @@ class _Agent:
 
 
 class _Waiter:
-    __slots__ = ("assigned", "call")
+    __slots__ = ("assigned", "call", "seq")
 
-    def __init__(self, call: Call, event: simpy.Event) -> None:
+    def __init__(self, call: Call, event: simpy.Event, seq: int = 0) -> None:
         self.call = call
         self.assigned = event
+        self.seq = seq
 
 
 class Day:
@@ -140,8 +146,22 @@ class Day:
         policy: Policy,
         *,
         commitment_s: int = 60,
+        close_s: float | None = None,
     ) -> None:
         self.scenario = scenario
+        # The day the daily target is counted over ends here (the simulated span's end).
+        self.close_s = close_s if close_s is not None else (calls[-1].arrival_s if calls else 0.0)
+        self.count = DayCount()
+        self._eligible: dict[int, tuple[float | None, bool]] = {}  # cid -> (p, premium)
+        # The predictor knows the queue's wrapuptime, as decide_tariff reads it from Asterisk.
+        self.wrapup_known = scenario.wrapup_s
+        self.thresholds: list[float] = []
+        # Waiting-time announcements: (estimator -> announced s, actual s) per caller who queued.
+        self.ewt: list[tuple[dict[str, float], float]] = []
+        self._holdtime = 0  # app_queue's QUEUEHOLDTIME: (3 old + new) / 4, whole seconds
+        self._last_hold = 0.0  # the last caller to enter service: their wait
+        self._ghosts: list[tuple[int, float, dict[str, float], float]] = []
+        self._seq = 0
         self.calls = calls
         self.plan = plan
         self.policy = policy
@@ -154,6 +174,8 @@ class Day:
         self.agents: set[_Agent] = set()
         self.queue: deque[_Waiter] = deque()
         self.ringing = 0
+        self.retrying = 0  # callers between a ring-no-answer and the next ring (still in the queue)
+        self.wrapping = 0
         self.outcomes: list[Outcome] = []
         self._names = 0
 
@@ -178,9 +200,11 @@ class Day:
 
     def _staff(self, target: int) -> None:
         """Shift change: agents log in, or log out (idle ones at once, busy ones after the call)."""
-        staying = [a for a in self.agents if not a.leaving]
+        # In login order: a set of objects iterates in memory order, which differs between runs.
+        agents = sorted(self.agents, key=lambda a: a.name)
+        staying = [a for a in agents if not a.leaving]
         if len(staying) < target:
-            for agent in self.agents:
+            for agent in agents:
                 if agent.leaving and len(staying) < target:
                     agent.leaving = False
                     staying.append(agent)
@@ -211,11 +235,29 @@ class Day:
             agent = self.idle.popleft()
             waiter = self.queue.popleft()
             self.ringing += 1
+            self._resolve_ghosts(waiter.seq)
             waiter.assigned.succeed(agent)
+        if self.idle and self._ghosts:
+            self._resolve_ghosts(None)
+
+    def _resolve_ghosts(self, seq: int | None) -> None:
+        """Callers who gave up in the queue: the agent that went to someone behind them (or sat
+        idle with nobody ahead of them left) would have been theirs. That moment, plus their own
+        ring time, is the wait they would have had (the "virtual wait")."""
+        keep = []
+        for ghost in self._ghosts:
+            ghost_seq, queued, announced, ring_s = ghost
+            if seq is None or ghost_seq < seq:
+                self.ewt.append((announced, self.env.now + ring_s - queued))
+            else:
+                keep.append(ghost)
+        self._ghosts = keep
 
     def _release(self, agent: _Agent, wrapup: bool):
         if wrapup and self.scenario.wrapup_s > 0:
+            self.wrapping += 1  # QUEUE_MEMBER(q,free) counts them, (q,ready) does not
             yield self.env.timeout(self.scenario.wrapup_s)
+            self.wrapping -= 1
         if agent.leaving or agent not in self.agents:
             self.agents.discard(agent)
         else:
@@ -225,13 +267,14 @@ class Day:
     # ---- one caller ----------------------------------------------------------------------------
 
     def state(self) -> QueueState:
-        return QueueState(len(self.idle), len(self.agents), len(self.queue) + self.ringing)
+        return QueueState(len(self.idle), len(self.agents), len(self.queue) + self.ringing + self.retrying)
 
     def _caller(self, call: Call):
         env = self.env
         arrived = env.now
         deadline = arrived + call.patience_s
         decision, p_within = self._decide(call, self._ms(arrived))
+        announced = self._announce(self._ms(arrived), decision.tariff == PREMIUM)
         self.lists.apply(
             records.decided(
                 self.keys,
@@ -249,17 +292,43 @@ class Day:
                 return self._close(call, decision, p_within, arrived, None, None)
             yield env.timeout(call.message_s)
         queued = env.now
-        waiter = _Waiter(call, env.event())
-        self.queue.append(waiter)
-        self._dispatch()
-        if not waiter.assigned.triggered:
-            yield waiter.assigned | env.timeout(max(0.0, deadline - env.now))
-        if not waiter.assigned.triggered:
-            self.queue.remove(waiter)
-            return self._close(call, decision, p_within, arrived, queued, None)
-        agent = waiter.assigned.value
+        self._seq += 1
+        seq = self._seq
+        unanswered = call.unanswered  # agents who will let it ring out before one answers
+        first = True
+        while True:
+            waiter = _Waiter(call, env.event(), seq)
+            if first:
+                self.queue.append(waiter)
+            else:
+                self.queue.appendleft(waiter)  # back from a retry: still first in line
+            first = False
+            self._dispatch()
+            if not waiter.assigned.triggered:
+                yield waiter.assigned | env.timeout(max(0.0, deadline - env.now))
+            if not waiter.assigned.triggered:
+                self.queue.remove(waiter)
+                self._ghosts.append((seq, queued, announced, call.ring_s))
+                return self._close(call, decision, p_within, arrived, queued, None)
+            agent = waiter.assigned.value
+            if not unanswered:
+                break
+            # Ring-no-answer: the member rings for the queue's timeout, then Asterisk waits
+            # `retry` seconds before ringing again; the caller stays first in line meanwhile.
+            unanswered -= 1
+            ring_out = min(self.scenario.ring_timeout_s, max(0.0, deadline - env.now))
+            yield env.timeout(ring_out)
+            self.ringing -= 1
+            env.process(self._release(agent, wrapup=False))
+            self.retrying += 1
+            yield env.timeout(min(self.scenario.retry_s, max(0.0, deadline - env.now)))
+            self.retrying -= 1
+            if env.now >= deadline:
+                self._ghosts.append((seq, queued, announced, call.ring_s))
+                return self._close(call, decision, p_within, arrived, queued, None)
         if env.now + call.ring_s > deadline:
             # Hangs up while the agent's phone rings: the agent is free again at once.
+            self.ewt.append((announced, env.now + call.ring_s - queued))
             yield env.timeout(max(0.0, deadline - env.now))
             self.ringing -= 1
             env.process(self._release(agent, wrapup=False))
@@ -269,6 +338,11 @@ class Day:
         human = env.now
         time_to_human_ms = self._ms(human) - self._ms(arrived)
         in_queue_ms = self._ms(human) - self._ms(queued)
+        self.ewt.append((announced, human - queued))
+        hold = int(human - queued)
+        self._holdtime = (3 * self._holdtime + hold) // 4
+        self._last_hold = human - queued
+        self._settle(call, "answered", time_to_human_ms)
         self.lists.apply(
             records.human_reached(
                 self.keys,
@@ -315,25 +389,25 @@ class Day:
         elif policy.kind == "naive":
             prediction = Prediction(1.0, True, "naive", 0)
         elif state.ready > 0 or not policy.ready_rule:
-            recent = self.lists.lrange(self.keys.recent(QUEUE))
-            history = History.from_lists(
-                recent,
-                self.lists.lrange(self.keys.ended(QUEUE)),
-                self.lists.lrange(self.keys.arrivals(QUEUE)),
-                now_ms,
-                read_limit=READ,
-            )
+            recent, history = self._history(now_ms)
             waits = []
             for item in recent:
                 human, tth, _ = item.split(":")
                 if int(human) >= now_ms - 15 * 60 * 1000:
                     waits.append(int(tth))
+            confidence = policy.confidence
+            if policy.kind == "daily":
+                open_left_s = max(0.0, self.close_s - self.env.now)
+                remaining = remaining_calls(self.count, now_ms, open_left_s)
+                confidence = daily_threshold(self.count, target=policy.target, remaining=remaining)
+                self.thresholds.append(confidence)
             prediction = predict(
                 state,
                 waits,
                 commitment_s=commitment_s,
-                confidence=policy.confidence,
+                confidence=confidence,
                 history=history,
+                wrapup_s=self.wrapup_known,
             )
         else:
             prediction = None  # the route does not even ask: live_rules says no_agent_ready
@@ -342,6 +416,7 @@ class Day:
             # Without the ready-agent rule the prediction alone decides.
             tariff = PREMIUM if prediction.keeps_promise else "free"
             reason = "premium" if prediction.keeps_promise else "predicted_wait"
+            self._eligible_call(call, p, tariff == PREMIUM, now_ms)
             return Decision(
                 tariff,
                 reason,
@@ -360,6 +435,7 @@ class Day:
             commitment_s=commitment_s,
             default_queue=QUEUE,
         )
+        self._eligible_call(call, p, decision.tariff == PREMIUM, now_ms)
         return decision, p
 
     def _close(
@@ -403,4 +479,48 @@ class Day:
                 events_maxlen=1000,
             )
         )
+        if ending.outcome != "answered":
+            self._settle(call, ending.outcome, None)
         self.outcomes.append(Outcome(call, decision, ending, p_within))
+
+    def _eligible_call(self, call: Call, p: float | None, premium: bool, now_ms: int) -> None:
+        """What decide_tariff adds to the day's count (store.records.promise_decided)."""
+        self._eligible[call.cid] = (p, premium)
+        self.count.apply(DayCount.eligible_fields(p, premium), now_ms)
+
+    def _settle(self, call: Call, outcome: str, time_to_human_ms: int | None) -> None:
+        """What agent_answered / call_ended add once the promise is settled."""
+        seen = self._eligible.pop(call.cid, None)
+        if seen is None:
+            return
+        p, premium = seen
+        keeps = would_keep(outcome, time_to_human_ms, self.commitment_s, premium)
+        self.count.apply(DayCount.settled_fields(p, premium, keeps))
+
+    def _history(self, now_ms: int, window_ms: int = RECENT_WINDOW_MS) -> tuple[list[str], History]:
+        recent = self.lists.lrange(self.keys.recent(QUEUE))
+        history = History.from_lists(
+            recent,
+            self.lists.lrange(self.keys.ended(QUEUE)),
+            self.lists.lrange(self.keys.arrivals(QUEUE)),
+            now_ms,
+            read_limit=READ,
+            window_ms=window_ms,
+        )
+        return recent, history
+
+    def _announce(self, now_ms: int, premium: bool) -> dict[str, float]:
+        """What each estimator would announce to this caller now (PH_EWT_S, QUEUEHOLDTIME, LES)."""
+        _, history = self._history(now_ms, ewt.HISTORY_WINDOW_MS)
+        pre = history.pre_queue() if premium else 0.0
+        ended = self.lists.lrange(self.keys.ended(QUEUE))
+        theta = ewt.patience_rate_after(ended, now_ms)
+        plugin = ewt.expected_wait(
+            self.state(),
+            history,
+            wrapup_s=self.wrapup_known,
+            pre_queue_s=pre,
+            in_wrapup=self.wrapping,
+            abandon_rate=theta,
+        )
+        return {"plugin": plugin, "asterisk": float(self._holdtime), "les": self._last_hold}

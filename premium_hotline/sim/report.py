@@ -1,22 +1,30 @@
-"""Policies compared: one run over the scenarios, one table.
+"""Policies compared: one run over the scenarios, one table, the day-by-day check, the bound.
 
-The clairvoyant bound is found by hindsight on the same traffic. Candidates are the calls that
-kept the promise as premium in any run (every policy's, plus one where every eligible caller is
-premium). The day is replayed with premium for exactly the candidates, and those that did not
-keep it this time are dropped (free callers skip the price message and join earlier, so the
-choice itself shifts the queue a little); three times. The result is a set of premium calls that
-nearly all keep the promise: a policy deciding at arrival, without the future, can hardly do
-better on this traffic.
+Every policy plays the same traffic (common random numbers). Beside the policies themselves:
+
+* the hindsight sweep: the predictor at each fixed threshold of SWEEP, day by day; the best
+  threshold of a day is the one with the highest kept premium share among those whose day kept
+  the target, found knowing how the day went;
+* the bound (sim/bound.py): kept premium share no policy can exceed on that day's traffic,
+  from a relaxation proved optimistic in docs/promise.md; `violations` lists any run above it;
+* the clairvoyant replay: premium for exactly the calls that kept the promise in some run,
+  replayed until stable; a policy that knows the future, so the bound must hold it too;
+* the waiting-time announcements (plugin, asterisk, les) measured in the default policy's run.
 """
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
+from .bound import kept_bound
 from .engine import Day, Outcome, Policy
 from .traffic import DAY_HOURS, DAY_START_H, Scenario, generate_calls
 
 ORACLE_PASSES = 3
+SWEEP = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
+DEFAULT_TARGET = 0.95
+ESTIMATORS = ("plugin", "asterisk", "les")
 
 
 class Row:
@@ -72,11 +80,17 @@ class Row:
         return self.kept / self.premium_offered if self.premium_offered else 1.0
 
     @property
+    def kept_premium_share(self) -> float:
+        """Premium calls that kept the promise over calls to the premium number."""
+        return self.kept / self.eligible if self.eligible else 0.0
+
+    @property
     def abandon_share(self) -> float:
         return self.abandoned / self.offered if self.offered else 0.0
 
     def as_dict(self) -> dict:
         return {
+            "kind": "policy",
             "scenario": self.scenario,
             "policy": self.label,
             "calls": self.calls,
@@ -84,6 +98,7 @@ class Row:
             "premium": self.premium,
             "premium_share": round(self.premium_share, 4),
             "promises_kept": round(self.kept_share, 4),
+            "kept_premium_share": round(self.kept_premium_share, 4),
             "abandonment": round(self.abandon_share, 4),
             "asa_s": round(self.asa_s, 1),
             "premium_tth_p95_s": round(self.tth_p95_s, 1),
@@ -91,16 +106,125 @@ class Row:
         }
 
 
-def default_policies(confidences: tuple[float, ...] = (0.80, 0.90, 0.95, 0.99)) -> list[Policy]:
-    """Naive, the predictor at each confidence as the plugin wires it, and at 0.95 without the
-    ready-agent rule (what the predictor alone would do)."""
+def default_policies(
+    confidences: tuple[float, ...] = (0.80, 0.90, 0.95, 0.99), target: float = DEFAULT_TARGET
+) -> list[Policy]:
+    """Naive, the predictor at each per-call confidence as the plugin wires it, the daily target
+    (the default policy), and the predictor at 0.95 without the ready-agent rule."""
     policies = [Policy("naive", "naive: agent ready now")]
     policies += [Policy("predictor", f"predictor {c:.2f}", confidence=c) for c in confidences]
+    policies.append(Policy("daily", f"target {target:g}", target=target))
     policies.append(Policy("predictor", "predictor 0.95, no ready rule", confidence=0.95, ready_rule=False))
     return policies
 
 
-def run_scenario(
+class DayCheck:
+    """One simulated day of one scenario: the daily-target policy against the hindsight sweep
+    and the bound (shares are kept premium calls over calls to the premium number)."""
+
+    __slots__ = (
+        "best_share",
+        "best_threshold",
+        "best_tried",
+        "best_tried_share",
+        "bound_share",
+        "day",
+        "scenario",
+        "target",
+        "target_kept",
+        "target_share",
+    )  # fmt: skip
+
+    def __init__(self, scenario: str, day: int, target: float) -> None:
+        self.scenario = scenario
+        self.day = day
+        self.target = target
+        self.target_kept = 1.0
+        self.target_share = 0.0
+        self.best_threshold: float | None = None
+        self.best_share: float | None = None
+        self.bound_share = 1.0
+        self.best_tried = ""
+        self.best_tried_share = 0.0
+
+    @property
+    def gap(self) -> float | None:
+        """Daily policy minus the best hindsight threshold, in share (negative: below it)."""
+        return None if self.best_share is None else self.target_share - self.best_share
+
+    @property
+    def ok(self) -> bool:
+        """At or above the target, and within 1 point of the best threshold that met it."""
+        close = self.gap is None or self.gap >= -0.01 - 1e-9
+        return self.target_kept >= self.target - 1e-9 and close
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": "day",
+            "scenario": self.scenario,
+            "day": self.day,
+            "target": self.target,
+            "promises_kept": round(self.target_kept, 4),
+            "kept_premium_share": round(self.target_share, 4),
+            "best_threshold": self.best_threshold,
+            "best_threshold_share": None if self.best_share is None else round(self.best_share, 4),
+            "gap": None if self.gap is None else round(self.gap, 4),
+            "bound_share": round(self.bound_share, 4),
+            "best_tried": self.best_tried,
+            "best_tried_share": round(self.best_tried_share, 4),
+            "ok": self.ok,
+        }
+
+
+class EwtRow:
+    """Accuracy of one waiting-time estimator in one scenario, against the wait that followed
+    (answered callers; for those who gave up, the wait they would have had)."""
+
+    __slots__ = ("bias_s", "estimator", "n", "rmse_rel", "scenario")
+
+    def __init__(self, scenario: str, estimator: str, pairs: list[tuple[float, float]]) -> None:
+        self.scenario = scenario
+        self.estimator = estimator
+        pairs = [(a, w) for a, w in pairs if math.isfinite(a)]
+        self.n = len(pairs)
+        mean = sum(w for _, w in pairs) / self.n if self.n else 0.0
+        mse = sum((a - w) ** 2 for a, w in pairs) / self.n if self.n else 0.0
+        self.rmse_rel = math.sqrt(mse) / mean if mean > 0 else 0.0
+        self.bias_s = sum(a - w for a, w in pairs) / self.n if self.n else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": "ewt",
+            "scenario": self.scenario,
+            "estimator": self.estimator,
+            "rmse_rel": round(self.rmse_rel, 4),
+            "bias_s": round(self.bias_s, 2),
+            "n": self.n,
+        }
+
+
+class Comparison:
+    """Everything one scenario's run produced."""
+
+    __slots__ = ("bound", "days", "ewt", "rows", "violations")
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.days: list[DayCheck] = []
+        self.ewt: list[EwtRow] = []
+        self.bound: dict = {}
+        self.violations: list[str] = []
+
+
+def _day_share(outcomes: list[Outcome]) -> tuple[float, float, int]:
+    """(promises kept, kept premium share, calls to the premium number) of one day's outcomes."""
+    eligible = [o for o in outcomes if o.call.premium_number]
+    premium = [o for o in eligible if o.premium and o.ending.outcome != "short_abandon"]
+    kept = sum(1 for o in premium if o.kept)
+    return (kept / len(premium) if premium else 1.0), (kept / len(eligible) if eligible else 0.0), kept
+
+
+def compare(
     scenario: Scenario,
     policies: list[Policy],
     *,
@@ -110,8 +234,11 @@ def run_scenario(
     hours: float = DAY_HOURS,
     commitment_s: int = 60,
     oracle: bool = True,
-) -> list[Row]:
-    """Every policy on the same `days` of traffic; the clairvoyant bound last."""
+    target: float = DEFAULT_TARGET,
+    sweep: tuple[float, ...] = SWEEP,
+) -> Comparison:
+    """Every policy, the hindsight sweep and the clairvoyant replay on the same `days` of
+    traffic; the bound; the per-day check of the daily-target policy; waiting-time accuracy."""
     start_s = (start_h - DAY_START_H) * 3600
     end_s = start_s + hours * 3600
     plan = scenario.staffing_plan(start_s, end_s)
@@ -120,32 +247,116 @@ def run_scenario(
         for day in range(days)
     ]
     span = days * hours / DAY_HOURS
+    result = Comparison()
 
-    def run(policy: Policy) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+    def run_days(policy: Policy) -> list[tuple[list[Outcome], Day | None]]:
+        runs = []
         for calls in traffic:
-            if calls:
-                outcomes += Day(scenario, calls, plan, policy, commitment_s=commitment_s).run()
-        return outcomes
+            if not calls:
+                runs.append(([], None))
+                continue
+            day = Day(scenario, calls, plan, policy, commitment_s=commitment_s, close_s=end_s)
+            runs.append((day.run(), day))
+        return runs
 
-    rows = []
+    every_run: dict[str, list[list[Outcome]]] = {}
     kept_by_any: set[int] = set()
+
+    def record(label: str, runs) -> list[Outcome]:
+        every_run[label] = [outcomes for outcomes, _ in runs]
+        flat = [o for outcomes, _ in runs for o in outcomes]
+        kept_by_any.update(o.call.cid for o in flat if o.premium and o.kept)
+        return flat
+
+    daily_runs = None
     for policy in policies:
-        outcomes = run(policy)
-        kept_by_any.update(o.call.cid for o in outcomes if o.premium and o.kept)
-        rows.append(Row(scenario.name, policy.label, outcomes, span))
+        runs = run_days(policy)
+        result.rows.append(Row(scenario.name, policy.label, record(policy.label, runs), span))
+        if policy.kind == "daily" and daily_runs is None:
+            daily_runs = (policy, runs)
+    sweep_runs = {}
+    for c in sweep:
+        label = f"predictor {c:.2f}"
+        if label in every_run:
+            sweep_runs[c] = every_run[label]
+        else:
+            sweep_runs[c] = [outcomes for outcomes, _ in run_days(Policy("predictor", label, confidence=c))]
+            every_run[label] = sweep_runs[c]
+            kept_by_any.update(o.call.cid for d in sweep_runs[c] for o in d if o.premium and o.kept)
     if oracle:
-        everyone = run(Policy("oracle", "all premium", chosen=frozenset(c.cid for t in traffic for c in t)))
-        chosen = frozenset(kept_by_any | {o.call.cid for o in everyone if o.premium and o.kept})
+        all_ids = frozenset(c.cid for t in traffic for c in t)
+        everyone = run_days(Policy("oracle", "all premium", chosen=all_ids))
+        chosen = frozenset(kept_by_any | {o.call.cid for d, _ in everyone for o in d if o.premium and o.kept})
         for _ in range(ORACLE_PASSES):
-            outcomes = run(Policy("oracle", "clairvoyant bound", chosen=chosen))
-            chosen = frozenset(o.call.cid for o in outcomes if o.premium and o.kept)
-        rows.append(Row(scenario.name, "clairvoyant bound", outcomes, span))
-    return rows
+            runs = run_days(Policy("oracle", "clairvoyant replay", chosen=chosen))
+            chosen = frozenset(o.call.cid for d, _ in runs for o in d if o.premium and o.kept)
+        result.rows.append(Row(scenario.name, "clairvoyant replay", record("clairvoyant replay", runs), span))
+
+    # The bound, day by day, and every run held against it.
+    bound_kept = 0
+    bound_eligible = 0
+    bounds = []
+    for day, calls in enumerate(traffic):
+        eligible = sum(1 for c in calls if c.premium_number)
+        kept = kept_bound(scenario, calls, plan, commitment_s=commitment_s, end_s=end_s)
+        bound_kept += kept
+        bound_eligible += eligible
+        bounds.append((kept, eligible))
+        for label, per_day in every_run.items():
+            _, share, run_kept = _day_share(per_day[day])
+            if run_kept > kept:
+                result.violations.append(
+                    f"{scenario.name} day {day} commitment {commitment_s} s: {label!r} kept {run_kept} "
+                    f"premium calls ({share:.2%}), above the bound's {kept}"
+                )
+    result.bound = {
+        "kind": "bound",
+        "scenario": scenario.name,
+        "policy": "bound (relaxation)",
+        "kept_premium_share": round(bound_kept / bound_eligible, 4) if bound_eligible else 0.0,
+    }
+
+    # The daily-target policy, day by day, against the best fixed threshold in hindsight.
+    best_outcomes: list[Outcome] = []
+    if daily_runs is not None:
+        policy, runs = daily_runs
+        for day, (outcomes, _) in enumerate(runs):
+            check = DayCheck(scenario.name, day, policy.target)
+            check.target_kept, check.target_share, _ = _day_share(outcomes)
+            best = None
+            for c in sweep:
+                kept_ratio, share, _ = _day_share(sweep_runs[c][day])
+                if kept_ratio >= policy.target and (best is None or share > best[1]):
+                    best = (c, share)
+            if best is not None:
+                check.best_threshold, check.best_share = best
+                best_outcomes += sweep_runs[best[0]][day]
+            kept, eligible = bounds[day]
+            check.bound_share = kept / eligible if eligible else 0.0
+            tried = max(every_run, key=lambda label: _day_share(every_run[label][day])[1])
+            check.best_tried = tried
+            check.best_tried_share = _day_share(every_run[tried][day])[1]
+            result.days.append(check)
+        pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in ESTIMATORS}
+        for _, day_sim in runs:
+            if day_sim is None:
+                continue
+            for announced, waited in day_sim.ewt:
+                for name in ESTIMATORS:
+                    pairs[name].append((announced[name], waited))
+        result.ewt = [EwtRow(scenario.name, name, pairs[name]) for name in ESTIMATORS]
+    if best_outcomes:
+        result.rows.append(Row(scenario.name, "best fixed threshold in hindsight", best_outcomes, span))
+    return result
 
 
-def table(rows: list[Row]) -> str:
-    """The comparison as a Markdown table."""
+def run_scenario(scenario: Scenario, policies: list[Policy], **options) -> list[Row]:
+    """The policies' rows only (see `compare`)."""
+    return compare(scenario, policies, **options).rows
+
+
+def table(rows: list[Row], bounds: list[dict] | None = None) -> str:
+    """The comparison as a Markdown table (with each scenario's bound after its rows)."""
     head = (
         "| scenario | policy | premium share | promises kept | kept premium share | abandonment | ASA s "
         "| premium p95 to human s | revenue EUR/day |"
@@ -154,9 +365,43 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         lines.append(
             f"| {r.scenario} | {r.label} | {r.premium_share:.1%} | {r.kept_share:.1%} "
-            f"| {r.kept / r.eligible if r.eligible else 0.0:.1%} "
+            f"| {r.kept_premium_share:.1%} "
             f"| {r.abandon_share:.1%} | {r.asa_s:.1f} | {r.tth_p95_s:.0f} | {r.revenue:.2f} |"
         )
+        last = r is rows[-1] or rows[rows.index(r) + 1].scenario != r.scenario
+        for bound in bounds or ():
+            if last and bound["scenario"] == r.scenario:
+                lines.append(
+                    f"| {r.scenario} | {bound['policy']} | | | {bound['kept_premium_share']:.1%} | | | | |"
+                )
+    return "\n".join(lines)
+
+
+def day_table(days: list[DayCheck]) -> str:
+    """The daily-target policy day by day: its kept share, its premium share against the best
+    fixed threshold in hindsight, the bound and the best of every run."""
+    lines = [
+        "| scenario | day | promises kept | kept premium share | best threshold | its share | gap "
+        "| bound | best of all runs | ok |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for d in days:
+        best = "none met" if d.best_threshold is None else f"{d.best_threshold:.2f}"
+        share = "" if d.best_share is None else f"{d.best_share:.1%}"
+        gap = "" if d.gap is None else f"{100 * d.gap:+.1f} pt"
+        lines.append(
+            f"| {d.scenario} | {d.day} | {d.target_kept:.1%} | {d.target_share:.1%} | {best} | {share} "
+            f"| {gap} | {d.bound_share:.1%} | {d.best_tried_share:.1%} ({d.best_tried}) | "
+            f"{'yes' if d.ok else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def ewt_table(rows: list[EwtRow]) -> str:
+    """Waiting-time accuracy per scenario and estimator."""
+    lines = ["| scenario | estimator | relative RMSE | bias s | callers |", "|---|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.scenario} | {r.estimator} | {r.rmse_rel:.3f} | {r.bias_s:+.1f} | {r.n} |")
     return "\n".join(lines)
 
 

@@ -45,7 +45,10 @@ class Scenario:
         "patience_sigma",
         "peak_per_hour",
         "premium_share",
+        "retry_s",
         "ring_s",
+        "ring_timeout_s",
+        "rna_share",
         "skip_share",
         "staffing",
         "surge",
@@ -67,6 +70,11 @@ class Scenario:
         self.patience_sigma = options.pop("patience_sigma", 0.9)
         self.wrapup_s = options.pop("wrapup_s", 5.0)
         self.ring_s = options.pop("ring_s", (2.0, 7.0))
+        # Ring-no-answer: share of ring attempts an agent lets ring out, queues.conf's `timeout`
+        # (seconds a member rings) and `retry` (seconds before the next attempt).
+        self.rna_share = options.pop("rna_share", 0.02)
+        self.ring_timeout_s = options.pop("ring_timeout_s", 15.0)
+        self.retry_s = options.pop("retry_s", 5.0)
         self.message_s = options.pop("message_s", 12.0)  # the price message, full length
         self.skip_share = options.pop("skip_share", 0.25)  # callers who press # to skip it
         if options:
@@ -120,7 +128,7 @@ SCENARIOS = {
 class Call:
     """One caller: when, which number, and everything chance decides about them up front."""
 
-    __slots__ = ("arrival_s", "cid", "message_s", "number", "patience_s", "ring_s", "talk_s")
+    __slots__ = ("arrival_s", "cid", "message_s", "number", "patience_s", "ring_s", "talk_s", "unanswered")
 
     def __init__(self, cid: int, arrival_s: float, number: str, **drawn: float) -> None:
         self.cid = cid
@@ -130,6 +138,7 @@ class Call:
         self.talk_s = drawn["talk_s"]
         self.ring_s = drawn["ring_s"]
         self.message_s = drawn["message_s"]  # how long this caller would hear the price message
+        self.unanswered = int(drawn.get("unanswered", 0))  # ring attempts that ring out first
 
     @property
     def premium_number(self) -> bool:
@@ -139,6 +148,14 @@ class Call:
 def _lognormal(rng: random.Random, mean: float, cv: float) -> float:
     sigma = math.sqrt(math.log(1 + cv * cv))
     return rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)
+
+
+def _ring_outs(rng: random.Random, share: float) -> int:
+    """Ring attempts let ring out before one is answered (geometric, at most 3)."""
+    count = 0
+    while count < 3 and rng.random() < share:
+        count += 1
+    return count
 
 
 def generate_calls(
@@ -168,6 +185,7 @@ def generate_calls(
                 talk_s=max(5.0, _lognormal(rng, scenario.talk_mean_s, scenario.talk_cv)),
                 ring_s=rng.uniform(*scenario.ring_s),
                 message_s=rng.uniform(3.0, scenario.message_s) if skip else scenario.message_s,
+                unanswered=_ring_outs(rng, scenario.rna_share),
             )
         )
     return calls

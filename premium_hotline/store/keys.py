@@ -96,3 +96,12 @@ class Keys:
     def reaper_lock(self) -> str:
         """String: held by the one reaper at work (a token, short TTL), across all servers."""
         return f"{self.prefix}reaper"
+    def promise(self, queue: str, number: str, day: str) -> str:
+        """Hash: one number's daily promise count (core/promise.py), tagged with its queue so it
+        sits on the same node as the predictor's lists. `day` is YYYYMMDD, local to the number."""
+        return f"{self.prefix}promise:{{{tag(queue)}}}:{tag(number)}:{day}"
+
+    def promised(self, queue: str, epoch_ms: int) -> str:
+        """Set: `d:<uniqueid>` and `s:<uniqueid>` of the calls whose decision or settlement is
+        already in their number's promise count (per arrival hour), so nothing counts twice."""
+        return f"{self.prefix}promised:{{{tag(queue)}}}:{hour_stamp(epoch_ms)}"

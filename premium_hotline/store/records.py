@@ -217,6 +217,43 @@ def call_closed(
     return batch
 
 
+# The daily promise count (core/promise.py): increments at decision and at settlement, each
+# counted once however often it is sent (a retried pipeline, agent_answered and call_ended both
+# reporting an answer, a spool replay): a member `d:<uniqueid>` or `s:<uniqueid>` of a per-hour
+# guard set decides, as the KPIs' "counted" set does for them. The day's first call (`t0`) is the
+# earliest decision time seen, whatever the order of arrival of the increments.
+# KEYS: the count, the guard. ARGV: TTL, guard member, first_ms or "", then field/increment pairs.
+PROMISE_LUA = """
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+if ARGV[3] ~= '' then
+  local first = redis.call('HGET', KEYS[1], 't0')
+  if not first or tonumber(first) > tonumber(ARGV[3]) then redis.call('HSET', KEYS[1], 't0', ARGV[3]) end
+end
+for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+PROMISE_TTL_S = 2 * DAY_S  # a day's count (and its guard), read for a day; the second covers time zones
+
+
+def _promise(key: str, guard_key: str, member: str, first_ms: str, fields: dict[str, int]) -> list[list]:
+    ttl = str(PROMISE_TTL_S)
+    return [["EVAL", PROMISE_LUA, "2", key, guard_key, ttl, member, first_ms, *_flat(fields)]]
+
+
+def promise_decided(
+    key: str, guard_key: str, uniqueid: str, fields: dict[str, int], now_ms: int
+) -> list[list]:
+    """decide_tariff: an eligible call into its number's day."""
+    return _promise(key, guard_key, f"d:{uniqueid}", str(now_ms), fields)
+
+
+def promise_settled(key: str, guard_key: str, uniqueid: str, fields: dict[str, int]) -> list[list]:
+    """agent_answered or call_ended: the call's promise settled, counted once."""
+    return _promise(key, guard_key, f"s:{uniqueid}", "", fields) if fields else []
+
+
 _PRIVATE = ("caller",)
 
 

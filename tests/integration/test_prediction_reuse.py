@@ -60,6 +60,7 @@ def test_one_redis_read_per_queue_state_and_second(redis_server, redis_url, writ
     client = redis_server.client()
     client.config_resetstat()
     decide_tariff._PREDICTIONS.clear()
+    decide_tariff._FIGURES.clear()
     t0 = 1_795_000_000_000
     assert [decide(config, t0 + offset, f"1.{offset}") for offset in (0, 300, 900)] == ["premium"] * 3
     assert lrange_calls(client) == 3  # one pipeline of three lists, for three calls

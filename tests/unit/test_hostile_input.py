@@ -47,9 +47,13 @@ BATCH_BOUND = 64_000  # bytes per route batch, whatever the input (replies are c
 KEY = re.compile(
     r"^ph:(?:events|queues"
     r"|(?:call|waiting|recent|arrivals|ended|open):\{[A-Za-z0-9._/-]{1,128}\}"
-    r"|(?:kpi|counted|lost):\{[A-Za-z0-9._/-]{1,128}\}:\d{10,12})$"
+    r"|(?:kpi|counted|lost):\{[A-Za-z0-9._/-]{1,128}\}:\d{10,12}"
+    r"|promise:\{[A-Za-z0-9._/-]{1,128}\}:\d{1,32}:\d{8}|promised:\{[A-Za-z0-9._/-]{1,128}\}:\d{10})$"
 )
-_ONE_KEY = {"HSET", "EXPIRE", "XADD", "ZREMRANGEBYSCORE", "ZADD", "SADD", "LPUSH", "LTRIM", "ZREM", "LRANGE"}
+_ONE_KEY = {
+    *("HSET", "EXPIRE", "XADD", "ZREMRANGEBYSCORE", "ZADD", "SADD", "LPUSH", "LTRIM", "ZREM", "LRANGE"),
+    "HGETALL",
+}
 
 NASTY = [
     '"',

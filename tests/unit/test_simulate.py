@@ -25,12 +25,14 @@ def test_policies_on_an_hour_of_peak_traffic(peak_rows):
     assert set(by_label) == {
         "naive: agent ready now",
         "predictor 0.95",
+        "target 0.95",
         "predictor 0.95, no ready rule",
-        "clairvoyant bound",
+        "clairvoyant replay",
+        "best fixed threshold in hindsight",
     }
     calls = {row.calls for row in peak_rows}
     assert len(calls) == 1 and calls.pop() > 150  # the same traffic for every policy
-    bound = by_label["clairvoyant bound"]
+    bound = by_label["clairvoyant replay"]
     assert bound.kept_share >= 0.98
     predictor = by_label["predictor 0.95"]
     assert predictor.kept_share >= 0.95
@@ -70,7 +72,8 @@ def test_every_scenario_runs(name):
 def test_command_prints_the_table(capsys):
     assert cli_main(["simulate", "--scenario", "calm", "--days", "1", "--hours", "1", "--start", "10"]) == 0
     out = capsys.readouterr().out
-    assert "| calm | clairvoyant bound |" in out and "h of traffic per policy" in out
+    assert "| calm | clairvoyant replay |" in out and "| calm | bound (relaxation) |" in out
+    assert "| calm | target 0.95 |" in out and "h of traffic per policy" in out
 
 
 def test_replay_schedule_is_json_lines(capsys):

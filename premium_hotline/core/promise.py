@@ -1,0 +1,252 @@
+"""The daily promise: "`promise_target` of a day's premium calls answered within the commitment".
+
+Operators are judged on the day, not on each call. A fixed per-call confidence (0.95) ends most
+days at 98 to 99 % and leaves premium share on the table; this policy spends the day's slack
+instead. Its state is one small count per number and day (`DayCount`, a Redis hash, see
+store/records.py): premium calls decided, kept, broken, and, per band of predicted probability,
+how many eligible calls fell in it and how many of them kept (or, made free, would have kept) the
+promise. From it and a forecast of the calls the rest of the day brings, `daily_threshold` picks
+the probability the predictor must reach for the next call to be premium.
+
+Why a threshold: every premium call counts the same in the share, and a call whose promise holds
+with probability q adds q - target of expected slack (kept - target x premium). Maximising the
+calls kept under "slack >= 0 at the end of the day" is a fractional knapsack whose optimum takes
+the calls by decreasing q: a threshold on the prediction. The day's bands say how many future
+calls each threshold would take and how often such calls really keep the promise today (the
+predictor's own probability, corrected by the band's outcomes so far: free callers count with
+the wait they had plus the price message they did not hear). The threshold is the lowest that
+keeps the day's expected final slack above a margin: z standard deviations of the outcomes not
+known yet (the calls pending now and those the rest of the day brings at that threshold).
+Realised outcomes feed back through the count on every call; the margin shrinks as the day ends.
+
+Pure: no I/O, no clock; `math` only.
+"""
+
+from __future__ import annotations
+
+import math
+
+# Bands of predicted probability, finer where the predictor puts most calls (near 1).
+EDGES = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
+BINS = len(EDGES)
+Q_FLOOR = 0.01  # even a call the model is sure of breaks now and then (a ring unanswered)
+WARMUP = 20  # eligible calls seen today before the bands are trusted
+START_THRESHOLD = 0.95  # until then: the per-call default, which builds slack
+CEILING = 0.999  # the strictest threshold: only calls the model is sure of
+SAFETY_Z = 2.0  # margin, in standard deviations of the outcomes not correctable any more
+PRIOR_CALLS = 10.0  # a band's own outcomes outweigh the prediction after about this many
+PRICE_MESSAGE_S = 12.0  # what a free caller would have heard first, had the call been premium
+
+# Field names of the Redis hash (short: the key is read on every eligible call).
+ELIGIBLE = "e"  # calls to the number that passed the static rules (tariff was up to the queue)
+DECIDED = "d"  # premium decisions
+KEPT = "k"  # premium calls answered within the commitment
+BROKEN = "b"  # premium calls answered late, or abandoned
+SHORT = "s"  # premium calls abandoned within short_abandon_s: not counted either way
+RISK = "r"  # sum over premium decisions of 1 - p, in thousandths
+FIRST = "t0"  # first eligible call of the day, epoch ms
+
+
+def band_of(p: float) -> int:
+    """Index of the band holding p: the last edge at or below it."""
+    i = 0
+    for k, edge in enumerate(EDGES):
+        if p >= edge:
+            i = k
+    return i
+
+
+def band_fields(i: int) -> tuple[str, str, str, str]:
+    """Band i's fields: eligible calls, their predictions summed (thousandths), settled calls,
+    settled calls that kept (or would have kept) the promise."""
+    return f"h{i}", f"p{i}", f"n{i}", f"y{i}"
+
+
+def would_keep(outcome: str, time_to_human_ms: int | None, commitment_s: int, premium: bool) -> bool | None:
+    """Did this eligible call keep the promise, or would it have, made premium? None: says
+    nothing (short abandon). A free caller heard no price message: it is added to the wait."""
+    if outcome == "short_abandon":
+        return None
+    if outcome != "answered" or time_to_human_ms is None:
+        return False
+    extra = 0.0 if premium else PRICE_MESSAGE_S * 1000
+    return time_to_human_ms + extra <= commitment_s * 1000
+
+
+class DayCount:
+    """One number's day so far, as read from its hash (missing fields are 0)."""
+
+    __slots__ = ("band_kept", "band_n", "bands", "broken", "decided", "eligible", "first_ms", "kept",
+                 "psum", "risk", "short")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.eligible = 0
+        self.decided = 0
+        self.kept = 0
+        self.broken = 0
+        self.short = 0
+        self.risk = 0.0  # expected breaks of the premium decisions (sum of 1 - p)
+        self.first_ms = 0
+        self.bands = [0] * BINS  # eligible calls per band
+        self.psum = [0.0] * BINS  # their predictions summed
+        self.band_n = [0] * BINS  # settled
+        self.band_kept = [0] * BINS  # settled and kept, or would have kept
+
+    @classmethod
+    def from_hash(cls, fields) -> DayCount:
+        """From HGETALL's reply (a dict, or a flat list of str/bytes); bad values count as 0."""
+        if not isinstance(fields, dict):
+            items = list(fields or ())
+            fields = dict(zip(items[::2], items[1::2], strict=False))
+        values: dict[str, int] = {}
+        for key, value in fields.items():
+            name = key.decode("ascii", "replace") if isinstance(key, bytes) else str(key)
+            try:
+                values[name] = max(0, int(value))
+            except (TypeError, ValueError):
+                continue
+        count = cls()
+        count.eligible = values.get(ELIGIBLE, 0)
+        count.decided = values.get(DECIDED, 0)
+        count.kept = values.get(KEPT, 0)
+        count.broken = values.get(BROKEN, 0)
+        count.short = values.get(SHORT, 0)
+        count.risk = values.get(RISK, 0) / 1000
+        count.first_ms = values.get(FIRST, 0)
+        for i in range(BINS):
+            h, p, n, y = band_fields(i)
+            count.bands[i] = values.get(h, 0)
+            count.psum[i] = values.get(p, 0) / 1000
+            count.band_n[i] = values.get(n, 0)
+            count.band_kept[i] = min(values.get(y, 0), count.band_n[i])
+        return count
+
+    # ---- the transitions: what the routes write (store/records.py), what the simulator applies
+
+    @staticmethod
+    def eligible_fields(p: float | None, premium: bool) -> dict[str, int]:
+        """HINCRBY increments for an eligible call's decision (FIRST is set once, apart)."""
+        fields = {ELIGIBLE: 1}
+        if p is not None:
+            h, s, _, _ = band_fields(band_of(p))
+            fields[h] = 1
+            fields[s] = int(p * 1000)
+        if premium:
+            fields[DECIDED] = 1
+            fields[RISK] = round((1.0 - (p if p is not None else 1.0)) * 1000)
+        return fields
+
+    @staticmethod
+    def settled_fields(p: float | None, premium: bool, keeps: bool | None) -> dict[str, int]:
+        """HINCRBY increments once the call's promise is settled (`keeps` from would_keep)."""
+        fields: dict[str, int] = {}
+        if premium:
+            fields[SHORT if keeps is None else KEPT if keeps else BROKEN] = 1
+        if p is not None and keeps is not None:
+            _, _, n, y = band_fields(band_of(p))
+            fields[n] = 1
+            if keeps:
+                fields[y] = 1
+        return fields
+
+    def apply(self, fields: dict[str, int], now_ms: int = 0) -> None:
+        """Adds increments as Redis would (the simulator's in-memory copy of the hash)."""
+        if now_ms and not self.first_ms:
+            self.first_ms = now_ms
+        names = {ELIGIBLE: "eligible", DECIDED: "decided", KEPT: "kept", BROKEN: "broken", SHORT: "short"}
+        for key, value in fields.items():
+            if key in names:
+                setattr(self, names[key], getattr(self, names[key]) + value)
+            elif key == RISK:
+                self.risk += value / 1000
+            else:
+                kind, i = key[0], int(key[1:])
+                if kind == "h":
+                    self.bands[i] += value
+                elif kind == "p":
+                    self.psum[i] += value / 1000
+                elif kind == "n":
+                    self.band_n[i] += value
+                elif kind == "y":
+                    self.band_kept[i] += value
+
+    @property
+    def pending(self) -> int:
+        """Premium calls decided whose promise is not settled yet (in the message, queue, ring)."""
+        return max(0, self.decided - self.kept - self.broken - self.short)
+
+    @property
+    def kept_share(self) -> float:
+        settled = self.kept + self.broken
+        return self.kept / settled if settled else 1.0
+
+    def calibration(self) -> float:
+        """Breaks seen over breaks predicted, over every settled eligible call of the day: how
+        far today's predictor errs (1 when it is right; below 1 when it is too prudent)."""
+        seen = predicted = 0.0
+        for i in range(BINS):
+            if self.band_n[i] and self.bands[i]:
+                seen += self.band_n[i] - self.band_kept[i]
+                predicted += self.band_n[i] * (1.0 - self.psum[i] / self.bands[i])
+        return (seen + 1.0) / (predicted + 1.0)
+
+    def band_keep(self, i: int, calibration: float | None = None) -> float:
+        """How often a call of band i keeps the promise today: its prediction with the day's
+        calibration applied, corrected by the band's own settled outcomes (a beta posterior
+        mean, PRIOR_CALLS pseudo-calls of prior)."""
+        predicted = self.psum[i] / self.bands[i] if self.bands[i] else (EDGES[i] + 1.0) / 2
+        factor = self.calibration() if calibration is None else calibration
+        prior = max(0.0, 1.0 - factor * (1.0 - predicted))
+        kept = (self.band_kept[i] + PRIOR_CALLS * prior) / (self.band_n[i] + PRIOR_CALLS)
+        return min(1.0 - Q_FLOOR, kept)
+
+    def __repr__(self) -> str:
+        return (
+            f"DayCount(eligible={self.eligible}, decided={self.decided}, kept={self.kept}, "
+            f"broken={self.broken}, short={self.short}, risk={self.risk:.2f})"
+        )
+
+
+def remaining_calls(count: DayCount, now_ms: int, open_left_s: float) -> float:
+    """Eligible calls the rest of the day should bring: the day's pace so far over the opening
+    time left. Overestimating is the prudent side while the day is ahead of its target."""
+    if open_left_s <= 0 or not count.first_ms or count.eligible <= 0:
+        return 0.0
+    elapsed_s = max(60.0, (now_ms - count.first_ms) / 1000)
+    return count.eligible / elapsed_s * open_left_s
+
+
+def daily_threshold(count: DayCount, *, target: float, remaining: float, z: float | None = None) -> float:
+    """The lowest per-call threshold that keeps the day's expected final kept share at or above
+    `target` with a margin of `z` standard deviations; CEILING when none does.
+
+    `remaining`: eligible calls still to come today (see `remaining_calls`).
+    """
+    z = SAFETY_Z if z is None else z
+    total = sum(count.bands)
+    if count.eligible < WARMUP or total <= 0:
+        return START_THRESHOLD
+    settled = count.kept + count.broken
+    pending = count.pending
+    # The pending calls at what their predictions said, corrected as the settled ones were.
+    announced = settled * count.risk / count.decided if count.decided else 0.0
+    factor = (count.broken + 1.0) / (announced + 1.0)
+    q_pending = min(1.0, factor * count.risk / count.decided) if count.decided else 0.0
+    slack = count.kept + pending * (1.0 - q_pending) - target * (settled + pending)
+    var_pending = pending * q_pending * (1.0 - q_pending)
+    # A future eligible call falls in band i as often as today's did; calls that got no
+    # prediction (nobody ready) are eligible but never premium, so they dilute the bands.
+    scale = remaining / max(count.eligible, 1)
+    gain = 0.0
+    var = 0.0
+    lowest = None
+    calibration = count.calibration()
+    for i in range(BINS - 1, -1, -1):
+        n = count.bands[i] * scale
+        if n > 0:
+            keep = count.band_keep(i, calibration)
+            gain += n * (keep - target)
+            var += n * keep * (1.0 - keep)
+        if slack + gain >= z * math.sqrt(var_pending + var):
+            lowest = i  # taking every call predicted at EDGES[i] or more keeps the margin
+    return CEILING if lowest is None else EDGES[lowest]
