@@ -271,6 +271,8 @@ async def _decide(
 def _ivr_seen(live: dict | None) -> bool:
     """The dialplan's PH_IVR: the caller came through a voice menu."""
     return bool(live and live.get("ivr", "").strip() not in ("", "0", "no"))
+
+
 def _ewt_text(
     state: QueueState | None, figures: Figures | None, wrapup_s: int, live, decision: Decision
 ) -> str:

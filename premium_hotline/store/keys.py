@@ -96,6 +96,7 @@ class Keys:
     def reaper_lock(self) -> str:
         """String: held by the one reaper at work (a token, short TTL), across all servers."""
         return f"{self.prefix}reaper"
+
     def promise(self, queue: str, number: str, day: str) -> str:
         """Hash: one number's daily promise count (core/promise.py), tagged with its queue so it
         sits on the same node as the predictor's lists. `day` is YYYYMMDD, local to the number."""
