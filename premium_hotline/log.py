@@ -56,8 +56,20 @@ def url_password(url: str) -> str | None:
     return (password if colon else user) or None
 
 
+def sentinel_password(url: str) -> str | None:
+    """The `?sentinel_password=...` of a sentinel URL, as written (None if none)."""
+    for pair in url.partition("?")[2].split("&"):
+        name, _, value = pair.partition("=")
+        if name == "sentinel_password" and value:
+            return value
+    return None
+
+
 def redact_url(url: str) -> str:
-    """`url` with its password shown as `***`: what a log line or an error message may show."""
+    """`url` with its passwords shown as `***`: what a log line or an error message may show."""
+    secret = sentinel_password(url)
+    if secret:
+        url = url.replace(f"sentinel_password={secret}", "sentinel_password=***")
     password = url_password(url)
     if not password:
         return url

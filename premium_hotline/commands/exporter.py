@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     from ..ops.metrics import KpiCollector
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
     except (ValueError, redis.RedisError) as exc:  # RedisError: no cluster node answered
         print(f"premium-hotline exporter: {exc}", file=sys.stderr)
         return 1

@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
 
     keys = Keys(general.key_prefix)
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
         queues = reader.list_queues(client, keys, args.queue)
         per_queue = reader.read_minutes(client, keys, queues, span)
     except (ValueError, redis.RedisError) as exc:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from ..store.replay import has_work, replay
-from ..store.resp import RedisUnavailable
+from ..redis.errors import RedisUnavailable
+from ..store.replay import from_loop, has_work, replay
 
 DEFAULT_EVERY_S = 5.0
 MIN_BACKOFF_S = 1.0
@@ -84,21 +84,6 @@ class SpoolReplayer:
             )
 
     def _executor(self, store):
-        """`execute(commands)` for the replay thread: the store's transport, on the loop."""
-        loop = asyncio.get_running_loop()
+        """The store's own transport (same URL, TLS, deadline as the calls), from the replay thread."""
         timeout_s = store.general.redis_timeout_ms / 1000 + 1.0
-        stopping = self._stopping
-
-        def execute(commands: list[list]) -> list:
-            if stopping.is_set():
-                raise RedisUnavailable("the server is stopping; the rest waits for the next replay")
-            future = asyncio.run_coroutine_threadsafe(store._execute(commands), loop)
-            try:
-                return future.result(timeout_s)
-            except TimeoutError:
-                future.cancel()
-                raise RedisUnavailable("replay batch timed out") from None
-            except RuntimeError as exc:  # the loop is closing
-                raise RedisUnavailable(str(exc)) from None
-
-        return execute
+        return from_loop(store.execute, asyncio.get_running_loop(), timeout_s, self._stopping)

@@ -1,0 +1,102 @@
+"""The FastAGI server's store: redis-py's asyncio pool, deadlines, spooling off the event loop.
+
+A module of its own so that the plain AGI script (store/backend.py) never imports asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+
+from ..log import LevelMethods, Log
+from ..redis.connect import DEFAULT_POOL_SIZE, async_client
+from ..redis.errors import RedisUnavailable
+from .backend import Store
+
+# Store events that a Redis outage repeats for every call: at hundreds of calls a second they
+# would flood the log (and block the loop on its writes). spool_failed is not here: its line is
+# the only copy of the batch.
+REPEATED_EVENTS = frozenset(
+    {"redis_read_failed", "redis_read_error", "redis_write_failed", "redis_write_rejected"}
+)
+
+
+class OncePerSecond(LevelMethods):
+    """A log with each repeated store event written at most once a second, plus a count."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.last: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+    def _emit(self, level: str, event: str, fields: dict) -> None:
+        if event in REPEATED_EVENTS:
+            now = time.monotonic()
+            if now - self.last.get(event, -10.0) < 1.0:
+                self.held[event] = self.held.get(event, 0) + 1
+                return
+            self.last[event] = now
+            held = self.held.pop(event, 0)
+            if held:
+                fields = {**fields, "similar_suppressed": held}
+        getattr(self.log, level)(event, **fields)
+
+
+class ServerStore(Store):
+    """The FastAGI server's store: redis-py's asyncio pool, deadlines, spooling off the loop.
+
+    Every operation (taking a pooled connection included) is bounded by `redis_timeout_ms`, so a
+    slow Redis turns into `fail_tariff` or a spooled write, never into a caller waiting. A batch
+    the store could not write goes to the spool from a worker thread: the spool fsyncs, and an
+    fsync on the event loop would stall every other call in flight.
+    """
+
+    def __init__(self, general, log: Log, pool_size: int | None = None) -> None:
+        super().__init__(general, OncePerSecond(log))
+        self.pool_size = pool_size or DEFAULT_POOL_SIZE
+        self.round_trips = 0
+        self.failures = 0
+        self.spooler = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        self.spooling: set[asyncio.Future] = set()
+
+    async def execute(self, commands: list[list]) -> list:
+        self.round_trips += 1
+        try:
+            client = self.connect(async_client, pool_size=self.pool_size)
+            async with asyncio.timeout(self.timeout_s):
+                return await client.pipeline(commands)
+        except TimeoutError:
+            self.failures += 1
+            raise RedisUnavailable(f"Redis did not answer within {self.timeout_s * 1000:.0f} ms") from None
+        except RedisUnavailable:
+            self.failures += 1
+            raise
+
+    async def write(self, batch: list[list], *, route: str, uniqueid: str) -> bool:
+        try:
+            return await super().write(batch, route=route, uniqueid=uniqueid)
+        except asyncio.CancelledError:
+            # Shutdown ran out of patience mid-write: whether Redis took it is unknown, and a
+            # batch is safe to replay, so keep it rather than lose the call's record.
+            Store.to_spool(self, batch, route, uniqueid)
+            raise
+
+    def to_spool(self, batch: list[list], route: str, uniqueid: str) -> None:
+        try:
+            future = asyncio.get_running_loop().run_in_executor(
+                self.spooler, Store.to_spool, self, batch, route, uniqueid
+            )
+        except RuntimeError:  # no loop (or the executor is shut down): write it here
+            Store.to_spool(self, batch, route, uniqueid)
+            return
+        self.spooling.add(future)
+        future.add_done_callback(self.spooling.discard)
+
+    async def close(self) -> None:
+        """Wait for spool writes in progress, then close the connections."""
+        if self.spooling:
+            await asyncio.gather(*list(self.spooling), return_exceptions=True)
+        self.spooler.shutdown(wait=True)
+        if self.client is not None:
+            await self.client.close()
