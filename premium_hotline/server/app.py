@@ -31,12 +31,13 @@ import signal
 import sys
 import time
 
-from ..agi.protocol import AGIError, AGIHangup
+from ..agi.protocol import AgiError
 from ..config import config_path, load_config
 from ..log import Log
 from ..redis.connect import DEFAULT_POOL_SIZE
 from ..routes import ROUTES, get_handler
 from ..routes.call import Call
+from ..routes.runner import run_route
 from ..store.server_store import ServerStore
 from .replayer import DEFAULT_EVERY_S, SpoolReplayer
 from .session import READ_LIMIT, AsyncSession
@@ -277,7 +278,7 @@ class FastAgiServer:
         session = AsyncSession(reader, writer, config.general.agi_timeout_ms / 1000, address)
         try:
             env = await session.read_env()
-        except AGIError as exc:
+        except AgiError as exc:
             session.abort()
             self.stats["dropped"] += 1
             self._note("client_dropped", level="info", address=address, error=f"{type(exc).__name__}: {exc}")
@@ -294,17 +295,7 @@ class FastAgiServer:
         log = self.log.bind(route=script.route, uniqueid=env.get("agi_uniqueid", "")[:64])
         call = Call(session, store, config, log, route=script.route)
         try:
-            await handler(call)
-            self.stats["completed"] += 1
-        except AGIHangup as exc:
-            self.stats["hangups"] += 1
-            log.info("hangup", detail=str(exc))
-        except AGIError as exc:
-            self.stats["failed"] += 1
-            log.warning("agi_failed", error=f"{type(exc).__name__}: {exc}")
-        except Exception as exc:
-            self.stats["failed"] += 1
-            log.error("route_crashed", error=repr(exc), exc_info=True)
+            self.stats[await run_route(handler(call), lambda: log)] += 1
         finally:
             await session.close()
 
