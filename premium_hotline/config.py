@@ -220,8 +220,9 @@ def _name(text: str) -> str:
     """Queue names and sound names end up inside dialplan expressions: keep them plain."""
     if not text:
         return text
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
-    bad = sorted(set(text) - allowed)
+    from .core.codes import PLAIN_NAME_CHARS
+
+    bad = sorted(set(text) - PLAIN_NAME_CHARS)
     if bad:
         raise ValueError(f"{text!r} holds {''.join(bad)!r}; use letters, digits, _ - . /")
     return text

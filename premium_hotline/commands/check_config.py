@@ -16,9 +16,12 @@ def main(argv: list[str]) -> int:
         nargs="?",
         help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/asterisk/premium-hotline.conf)",
     )
+    parser.add_argument("-c", "--config", help="the same as FILE, as every other command takes it")
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     args = parser.parse_args(argv)
-    config = load_config(config_path(args.file))
+    if args.file and args.config and args.file != args.config:
+        parser.error("give the config file once: FILE or -c FILE")
+    config = load_config(config_path(args.file or args.config))
     for error in config.errors:
         print(error, file=sys.stderr)
     if config.errors:

@@ -17,13 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from . import histogram
+from .codes import FREE, OUTCOMES, PREMIUM, TARIFFS  # noqa: F401 - kpi.PREMIUM... for the ops views
 
-PREMIUM = "premium"
-FREE = "free"
 ALL = "all"
-TARIFFS = (PREMIUM, FREE)
-
-OUTCOMES = ("answered", "abandoned", "short_abandon", "unanswered")
 
 # Counters written per call and tariff (the part of the field name before ":<tariff>").
 COUNTERS = (

@@ -10,15 +10,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from .codes import ABANDONED, ANSWERED, FREE, OUTCOMES, PREMIUM, SHORT_ABANDON, UNANSWERED  # noqa: F401
 from .numbers import parse_rate
-from .tariff import FREE, PREMIUM
-
-ANSWERED = "answered"
-ABANDONED = "abandoned"
-SHORT_ABANDON = "short_abandon"
-UNANSWERED = "unanswered"  # the queue gave up (timeout, empty, full): the caller did not
-
-OUTCOMES = (ANSWERED, ABANDONED, SHORT_ABANDON, UNANSWERED)
 
 # QUEUESTATUS values meaning the queue, not the caller, ended the wait.
 _QUEUE_GAVE_UP = frozenset({"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"})
