@@ -151,30 +151,25 @@ class Config:
 # ---- value checkers: each returns the parsed value or raises ValueError(problem) ------------
 
 
-def _int(low: int, high: int):
-    def check(text: str) -> int:
+def _number(kind, what: str, low, high):
+    def check(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
+            raise ValueError(f"{text!r} is not {what}") from None
         if not low <= value <= high:
             raise ValueError(f"{value} is out of range ({low} to {high})")
         return value
 
     return check
+
+
+def _int(low: int, high: int):
+    return _number(int, "a whole number", low, high)
 
 
 def _float(low: float, high: float):
-    def check(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if not low <= value <= high:
-            raise ValueError(f"{value} is out of range ({low} to {high})")
-        return value
-
-    return check
+    return _number(float, "a number", low, high)
 
 
 def _choice(*choices: str):

@@ -97,6 +97,32 @@ class LevelMethods:
         self._emit("error", event, fields)
 
 
+class OncePerSecond(LevelMethods):
+    """`log` with each of `events` (every event if None) written at most once a second, plus the
+    count of those held back: what an outage or a flood repeats for every call would otherwise
+    fill the disk, and block an event loop on its writes."""
+
+    def __init__(self, log: LevelMethods, events: frozenset | None = None) -> None:
+        self.log = log
+        self.events = events
+        self.last: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+    def _emit(self, level: str, event: str, fields: dict) -> None:
+        if self.events is None or event in self.events:
+            import time
+
+            now = time.monotonic()
+            if now - self.last.get(event, -10.0) < 1.0:
+                self.held[event] = self.held.get(event, 0) + 1
+                return
+            self.last[event] = now
+            held = self.held.pop(event, 0)
+            if held:
+                fields = {**fields, "similar_suppressed": held}
+        getattr(self.log, level)(event, **fields)
+
+
 class Log(LevelMethods):
     """`log.info("decided", tariff="premium")`: one JSON object per line."""
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..config import config_path, load_config
 from ..log import redact_url
+from .options import command_parser
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="premium-hotline check-config", description=__doc__)
-    parser.add_argument(
-        "file",
-        nargs="?",
-        help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/asterisk/premium-hotline.conf)",
-    )
-    parser.add_argument("-c", "--config", help="the same as FILE, as every other command takes it")
+    parser = command_parser("check-config", __doc__)
+    parser.add_argument("file", nargs="?", help="the config file, as -c gives it (either one)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     args = parser.parse_args(argv)
     if args.file and args.config and args.file != args.config:

@@ -18,7 +18,7 @@ import sys
 import threading
 
 from ..config import config_path, load_config
-from .options import command_parser
+from .options import command_parser, missing_extra
 
 DEFAULT_LISTEN = "127.0.0.1:9797"
 
@@ -54,11 +54,7 @@ def main(argv: list[str]) -> int:
     try:
         from prometheus_client import CollectorRegistry, start_http_server
     except ImportError:
-        print(
-            "premium-hotline exporter: prometheus-client is missing: pip install 'premium-hotline[ops]'",
-            file=sys.stderr,
-        )
-        return 1
+        return missing_extra("exporter", "prometheus-client")
     config = load_config(config_path(args.config))
     general = config.general
     import redis

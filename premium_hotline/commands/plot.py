@@ -17,7 +17,7 @@ import sys
 import time
 
 from ..config import config_path, load_config
-from .options import add_window, command_parser
+from .options import add_window, command_parser, missing_extra
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,10 +55,7 @@ def main(argv: list[str]) -> int:
     try:
         from ..ops import charts
     except ImportError:
-        print(
-            "premium-hotline plot: matplotlib is missing: pip install 'premium-hotline[ops]'", file=sys.stderr
-        )
-        return 1
+        return missing_extra("plot", "matplotlib")
     import redis
 
     from ..core.kpi import add_by_tariff

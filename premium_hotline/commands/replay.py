@@ -15,7 +15,8 @@ from ..config import load_config
 from ..log import scrub
 from ..redis.connect import async_client
 from ..redis.errors import RedisUnavailable
-from ..store.replay import ReplayReport, from_loop, replay
+from ..server.replayer import from_loop
+from ..store.replay import ReplayReport, replay
 from .options import command_parser
 
 

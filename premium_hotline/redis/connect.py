@@ -81,9 +81,19 @@ def tls_options(target: RedisTarget) -> dict:
     }
 
 
+def quiet_connect() -> dict:
+    """No CLIENT SETINFO at each new connection: two round trips redis-py spends announcing itself."""
+    try:
+        import redis.driver_info  # noqa: F401 - redis-py 8 and later
+    except ImportError:
+        return {"lib_name": None, "lib_version": None}
+    return {"driver_info": None}
+
+
 def redis_py_options(target: RedisTarget, timeout_s: float, read_timeout_s: float | None = None) -> dict:
     """The data nodes' redis-py options: credentials, timeouts, TLS."""
     return {
+        **quiet_connect(),
         "username": target.username,
         "password": target.password,
         "socket_timeout": timeout_s if read_timeout_s is None else read_timeout_s,

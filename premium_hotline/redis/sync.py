@@ -2,9 +2,9 @@
 
 Why not redis-py here: importing it (and `redis.cluster`) costs a plain AGI process 100 to 300
 ms before the caller hears anything, against about 50 ms for the whole `decide_tariff.py`
-(bench/README.md, docs/scaling.md). A plain process needs only to connect, authenticate, send
-one pipeline and read its replies within `redis_timeout_ms`, on one Redis, a Cluster or behind
-sentinels: that is this module, with hiredis (the Redis project's C parser) for RESP.
+(bench/README.md). A plain process needs only to connect, authenticate, send one pipeline and
+read its replies within `redis_timeout_ms`, on one Redis, a Cluster or behind sentinels: that
+is this module, with hiredis (the Redis project's C parser) for RESP.
 
 Every client here has one interface: `pipeline(commands)` returns the replies in order, error
 replies as RespError in their place, and raises RedisUnavailable when the data cannot be
@@ -30,11 +30,12 @@ class Deadline:
         self.timeout_s = timeout_s
         self.at = time.monotonic() + timeout_s
 
-    def left(self) -> float:
+    def left(self, share: int = 1) -> float:
+        """The time left (divided by `share`: one of several nodes to try in turn)."""
         left = self.at - time.monotonic()
         if left <= 0:
             raise RedisUnavailable(f"Redis did not answer within {self.timeout_s * 1000:.0f} ms")
-        return left
+        return left / share
 
 
 class Connection:
@@ -43,59 +44,17 @@ class Connection:
     def __init__(self, target: RedisTarget, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self.sock = None
-        self.reader = None
+        self.sock = self.reader = None
         self.deadline = Deadline(timeout_s)
 
     def pipeline(self, commands: list[list], deadline: Deadline | None = None) -> list:
         """Send all commands at once and read every reply; error replies come back as RespError."""
         self.deadline = deadline or Deadline(self.timeout_s)
-        if self.sock is None:
-            self.connect()
-        return self.exchange(commands)
-
-    def connect(self) -> None:
-        target = self.target
         try:
-            if target.path:
-                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-                sock.settimeout(self.deadline.left())
-                sock.connect(target.path)
-            else:
-                host, port = target.nodes[0]
-                sock = _socket.socket(
-                    _socket.AF_INET6 if ":" in host else _socket.AF_INET, _socket.SOCK_STREAM
-                )
-                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-                sock.settimeout(self.deadline.left())
-                sock.connect((host, port))
-                if target.tls:
-                    import socket
-
-                    sock = socket.socket(fileno=sock.detach())
-                    sock.settimeout(self.deadline.left())
-                    sock = tls_context(target.ca_file).wrap_socket(sock, server_hostname=host)
-        except OSError as exc:
-            raise RedisUnavailable(f"cannot connect to Redis at {target.where()}: {exc}") from None
-        self.sock = sock
-        self.reader = hiredis.Reader(encoding="utf-8", errors="replace", replyError=RespError)
-        hello = []
-        if target.password is not None:
-            hello.append(
-                ["AUTH", target.username, target.password] if target.username else ["AUTH", target.password]
-            )
-        if target.db:
-            hello.append(["SELECT", target.db])
-        for reply in self.exchange(hello) if hello else ():
-            if isinstance(reply, RespError):
-                self.close()
-                raise RedisUnavailable(f"Redis refused the connection setup: {reply}")
-
-    def exchange(self, commands: list[list]) -> list:
-        payload = b"".join(hiredis.pack_command(tuple(command)) for command in commands)
-        try:
+            if self.sock is None:
+                self.connect()
             self.sock.settimeout(self.deadline.left())
-            self.sock.sendall(payload)
+            self.sock.sendall(b"".join(hiredis.pack_command(tuple(command)) for command in commands))
             return [self.read_reply() for _ in commands]
         except (OSError, hiredis.ProtocolError) as exc:
             self.close()
@@ -104,13 +63,46 @@ class Connection:
             self.close()
             raise
 
+    def connect(self) -> None:
+        target = self.target
+        if target.path:
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            address: object = target.path
+        else:
+            address = target.nodes[0]
+            sock = _socket.socket(
+                _socket.AF_INET6 if ":" in address[0] else _socket.AF_INET, _socket.SOCK_STREAM
+            )
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        self.sock = sock
+        sock.settimeout(self.deadline.left())
+        try:
+            sock.connect(address)
+        except OSError as exc:
+            raise RedisUnavailable(f"cannot connect to Redis at {target.where()}: {exc}") from None
+        if target.tls:
+            import socket
+
+            self.sock = socket.socket(fileno=sock.detach())
+            self.sock.settimeout(self.deadline.left())
+            self.sock = tls_context(target.ca_file).wrap_socket(self.sock, server_hostname=address[0])
+        self.reader = hiredis.Reader(encoding="utf-8", errors="replace", replyError=RespError)
+        hello = [["AUTH", target.username, target.password] if target.username else ["AUTH", target.password]]
+        hello = (hello if target.password is not None else []) + (
+            [["SELECT", target.db]] if target.db else []
+        )
+        if hello:
+            self.sock.sendall(b"".join(hiredis.pack_command(tuple(command)) for command in hello))
+            for reply in [self.read_reply() for _ in hello]:
+                if isinstance(reply, RespError):
+                    raise RedisUnavailable(f"Redis refused the connection setup: {reply}")
+
     def read_reply(self):
         reply = self.reader.gets()
         while reply is False:
             self.sock.settimeout(self.deadline.left())
             chunk = self.sock.recv(65536)
             if not chunk:
-                self.close()
                 raise RedisUnavailable(f"Redis at {self.target.where()} closed the connection")
             self.reader.feed(chunk)
             reply = self.reader.gets()
@@ -123,6 +115,21 @@ class Connection:
             except OSError:
                 pass
             self.sock = None
+
+
+def first_answer(nodes: list[Node], ask, deadline: Deadline, what: str):
+    """`ask(node, deadline)` of each node in turn, each given an even share of the time left,
+    until one gives an answer (not None); RedisUnavailable naming every node's problem if none."""
+    problems = []
+    for position, node in enumerate(nodes):
+        try:
+            answer = ask(node, Deadline(deadline.left(len(nodes) - position)))
+        except RedisUnavailable as exc:
+            answer = exc
+        if answer is not None and not isinstance(answer, Exception):
+            return answer
+        problems.append(f"{node[0]}:{node[1]}: {answer or 'no answer'}")
+    raise RedisUnavailable(f"no {what}: " + "; ".join(problems))
 
 
 class ClusterClient:
@@ -145,7 +152,10 @@ class ClusterClient:
         deadline = Deadline(self.timeout_s)
         try:
             if self.slots is None:
-                self.slots = self.load_slots(deadline)
+                candidates = list(dict.fromkeys([*self.target.nodes, *self.conns]))
+                self.slots = first_answer(
+                    candidates, self.ask_slots, deadline, "cluster node gave its slot map"
+                )
             routing = Routing(commands, self.slots)
             while groups := routing.plan():
                 for node, indexes in groups.items():
@@ -159,6 +169,13 @@ class ClusterClient:
             self.slots = None
         return replies
 
+    def ask_slots(self, node: Node, deadline: Deadline) -> SlotMap | None:
+        reply = self.send(node, [["CLUSTER", "SLOTS"]], deadline)[0]
+        if isinstance(reply, RespError):
+            raise RedisUnavailable(str(reply))
+        ranges = parse_cluster_slots(reply, node)
+        return SlotMap(ranges) if ranges else None  # None: no slot assigned yet
+
     def send(self, node: Node, commands: list[list], deadline: Deadline) -> list:
         conn = self.conns.get(node)
         if conn is None:
@@ -169,25 +186,6 @@ class ClusterClient:
         except RedisUnavailable:
             self.conns.pop(node, None)
             raise
-
-    def load_slots(self, deadline: Deadline) -> SlotMap:
-        """CLUSTER SLOTS from the seeds in order, each given an even share of the time left."""
-        candidates = list(dict.fromkeys([*self.target.nodes, *self.conns]))
-        problems = []
-        for position, node in enumerate(candidates):
-            try:
-                share = Deadline(deadline.left() / (len(candidates) - position))
-                reply = self.send(node, [["CLUSTER", "SLOTS"]], share)[0]
-            except RedisUnavailable as exc:
-                problems.append(str(exc))
-                continue
-            ranges = [] if isinstance(reply, RespError) else parse_cluster_slots(reply, node)
-            if ranges:
-                return SlotMap(ranges)
-            problems.append(
-                f"{node[0]}:{node[1]}: {reply if isinstance(reply, RespError) else 'no slot assigned'}"
-            )
-        raise RedisUnavailable("no cluster node gave its slot map: " + "; ".join(problems))
 
     def close(self) -> None:
         for conn in self.conns.values():
@@ -216,55 +214,47 @@ class SentinelClient:
         deadline = Deadline(self.timeout_s)
         for attempt in (1, 2):
             if self.master is None:
-                self.master = self.discover(deadline)
-            replies = self.send(commands, deadline)
+                self.master = first_answer(
+                    self.sentinels, self.ask_master, deadline, "sentinel named the master"
+                )
+            if self.conn is None:
+                self.conn = Connection(self.target.node(self.master), self.timeout_s)
+            self.round_trips += 1
+            try:
+                replies = self.conn.pipeline(commands, deadline)
+            except RedisUnavailable:
+                self.forget()
+                raise
             if not any(isinstance(r, RespError) and str(r).startswith("READONLY") for r in replies):
                 return raise_transient(replies)
             stale = self.master
             self.forget()
             if attempt == 1:
-                self.master = self.discover(deadline)
+                self.master = first_answer(
+                    self.sentinels, self.ask_master, deadline, "sentinel named the master"
+                )
                 if self.master != stale:
                     continue
             raise RedisUnavailable(f"{stale[0]}:{stale[1]} is a replica now; no master yet")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def send(self, commands: list[list], deadline: Deadline) -> list:
-        if self.conn is None:
-            self.conn = Connection(self.target.node(self.master), self.timeout_s)
+    def ask_master(self, sentinel: Node, deadline: Deadline) -> Node | None:
+        conn = Connection(self.target.sentinel(sentinel), self.timeout_s)
         self.round_trips += 1
         try:
-            return self.conn.pipeline(commands, deadline)
-        except RedisUnavailable:
-            self.forget()
-            raise
+            reply = conn.pipeline([["SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.target.master]], deadline)[0]
+        finally:
+            conn.close()
+        if not (isinstance(reply, list) and len(reply) == 2):
+            return None  # this sentinel does not know the master (yet)
+        self.sentinels.remove(sentinel)
+        self.sentinels.insert(0, sentinel)
+        return reply[0], int(reply[1])
 
     def forget(self) -> None:
         if self.conn is not None:
             self.conn.close()
-        self.conn = None
-        self.master = None
-
-    def discover(self, deadline: Deadline) -> Node:
-        name = self.target.master
-        problems = []
-        for position, sentinel in enumerate(list(self.sentinels)):
-            conn = Connection(self.target.sentinel(sentinel), self.timeout_s)
-            self.round_trips += 1
-            try:
-                share = Deadline(deadline.left() / (len(self.sentinels) - position))
-                reply = conn.pipeline([["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name]], share)[0]
-            except RedisUnavailable as exc:
-                problems.append(str(exc))
-                continue
-            finally:
-                conn.close()
-            if isinstance(reply, list) and len(reply) == 2:
-                self.sentinels.remove(sentinel)
-                self.sentinels.insert(0, sentinel)
-                return reply[0], int(reply[1])
-            problems.append(f"sentinel {sentinel[0]}:{sentinel[1]} does not know {name!r}: {reply!r:.60}")
-        raise RedisUnavailable(f"no sentinel gave the address of {name!r}: " + "; ".join(problems))
+        self.conn = self.master = None
 
     def close(self) -> None:
         self.forget()

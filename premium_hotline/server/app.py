@@ -29,11 +29,10 @@ import argparse
 import asyncio
 import signal
 import sys
-import time
 
 from ..agi.protocol import AgiError
 from ..config import config_path, load_config
-from ..log import Log
+from ..log import Log, OncePerSecond
 from ..redis.connect import DEFAULT_POOL_SIZE
 from ..routes import ROUTES, get_handler
 from ..routes.call import Call
@@ -50,22 +49,6 @@ DEFAULT_DRAIN_S = 10.0
 
 # Settings that shape the store: a reload that changes one of them builds a new store.
 _STORE_KEYS = ("redis_url", "redis_ca_file", "redis_timeout_ms", "spool_dir", "spool_max_mb")
-
-
-class _Throttle:
-    """At most one log line per event per second, with the count of those it held back."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def __call__(self, event: str) -> int | None:
-        now = time.monotonic()
-        if now - self._last.get(event, -10.0) < 1.0:
-            self._held[event] = self._held.get(event, 0) + 1
-            return None
-        self._last[event] = now
-        return self._held.pop(event, 0)
 
 
 def general_errors(config) -> list:
@@ -111,7 +94,7 @@ class FastAgiServer:
         self._server: asyncio.base_events.Server | None = None
         self._stop: asyncio.Event | None = None
         self._stopping = False
-        self._throttle = _Throttle()
+        self._notes = OncePerSecond(self.log)  # connection trouble a flood would repeat
         self.stats = {"calls": 0, "completed": 0, "hangups": 0, "failed": 0, "dropped": 0, "rejected": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -219,7 +202,7 @@ class FastAgiServer:
             self.store = ServerStore(general, self.log, self.pool_size)
             asyncio.get_running_loop().create_task(self._close_retired())
         if (old.log_level, old.log_file) != (general.log_level, general.log_file):
-            self.log = Log(general.log_level, general.log_file, component="fastagi")
+            self.log = self._notes.log = Log(general.log_level, general.log_file, component="fastagi")
         self.config = new
         self._report_config(new, at_start=False)
 
@@ -300,12 +283,7 @@ class FastAgiServer:
             await session.close()
 
     def _note(self, event: str, level: str = "warning", **fields) -> None:
-        held = self._throttle(event)
-        if held is None:
-            return
-        if held:
-            fields["similar_suppressed"] = held
-        getattr(self.log, level)(event, **fields)
+        getattr(self._notes, level)(event, **fields)
 
 
 def _script_path(env: dict[str, str]) -> str:

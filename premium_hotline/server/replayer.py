@@ -16,7 +16,7 @@ import asyncio
 import threading
 
 from ..redis.errors import RedisUnavailable
-from ..store.replay import from_loop, has_work, replay
+from ..store.replay import has_work, replay
 
 DEFAULT_EVERY_S = 5.0
 MIN_BACKOFF_S = 1.0
@@ -87,3 +87,25 @@ class SpoolReplayer:
         """The store's own transport (same URL, TLS, deadline as the calls), from the replay thread."""
         timeout_s = store.general.redis_timeout_ms / 1000 + 1.0
         return from_loop(store.execute, asyncio.get_running_loop(), timeout_s, self._stopping)
+
+
+def from_loop(pipeline, loop, timeout_s: float, stopping=None):
+    """`execute(commands)` for `replay` in a worker thread: `await pipeline(commands)` on `loop`.
+
+    The FastAGI server's background replay and `premium-hotline replay` both send the spool
+    through an asyncio client this way, while the file work stays off the event loop.
+    """
+
+    def execute(commands: list[list]) -> list:
+        if stopping is not None and stopping.is_set():
+            raise RedisUnavailable("the server is stopping; the rest waits for the next replay")
+        future = asyncio.run_coroutine_threadsafe(pipeline(commands), loop)
+        try:
+            return future.result(timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise RedisUnavailable("replay batch timed out") from None
+        except RuntimeError as exc:  # the loop is closing
+            raise RedisUnavailable(str(exc)) from None
+
+    return execute

@@ -137,15 +137,19 @@ class AsyncSession(AgiSession):
         # The level unquoted, as pyst2 sends it, so both transports put the same bytes on the wire.
         await self.command(f"VERBOSE {quote(message)} {int(level)}\n")
 
-    async def close(self) -> None:
-        """Release Asterisk: close our side; the dialplan continues as soon as it sees it."""
-        if self.closed:
-            return
+    def _disarm(self) -> None:
+        """No more reads: closed, and the deadline timer stopped."""
         self.closed = True
         self._since = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def close(self) -> None:
+        """Release Asterisk: close our side; the dialplan continues as soon as it sees it."""
+        if self.closed:
+            return
+        self._disarm()
         try:
             self.writer.close()
         except Exception:
@@ -153,11 +157,7 @@ class AsyncSession(AgiSession):
 
     def abort(self) -> None:
         """Drop the connection now (allow-list, overload, protocol error): nothing is flushed."""
-        self.closed = True
-        self._since = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         try:
             self.writer.transport.abort()
         except Exception:

@@ -208,29 +208,6 @@ def _replay_file(path: str, execute, report: ReplayReport) -> None:
     os.remove(position_path) if os.path.exists(position_path) else None
 
 
-def from_loop(pipeline, loop, timeout_s: float, stopping=None):
-    """`execute(commands)` for `replay` in a worker thread: `await pipeline(commands)` on `loop`.
-
-    The FastAGI server's background replay and `premium-hotline replay` both send the spool
-    through an asyncio client this way, while the file work stays off the event loop.
-    """
-    import asyncio
-
-    def execute(commands: list[list]) -> list:
-        if stopping is not None and stopping.is_set():
-            raise RedisUnavailable("the server is stopping; the rest waits for the next replay")
-        future = asyncio.run_coroutine_threadsafe(pipeline(commands), loop)
-        try:
-            return future.result(timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise RedisUnavailable("replay batch timed out") from None
-        except RuntimeError as exc:  # the loop is closing
-            raise RedisUnavailable(str(exc)) from None
-
-    return execute
-
-
 def _keep_rejected(directory: str, record: dict, errors: list[str]) -> None:
     """A batch Redis refused: kept, with why, where no replay picks it up by itself."""
     line = json.dumps({**record, "errors": errors[:5]}, separators=(",", ":"), ensure_ascii=False)

@@ -7,40 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 
-from ..log import LevelMethods, Log
+from ..log import Log, OncePerSecond
 from ..redis.connect import DEFAULT_POOL_SIZE, async_client
 from ..redis.errors import RedisUnavailable
 from .backend import Store
 
-# Store events that a Redis outage repeats for every call: at hundreds of calls a second they
-# would flood the log (and block the loop on its writes). spool_failed is not here: its line is
+# Store events that a Redis outage repeats for every call. spool_failed is not here: its line is
 # the only copy of the batch.
 REPEATED_EVENTS = frozenset(
     {"redis_read_failed", "redis_read_error", "redis_write_failed", "redis_write_rejected"}
 )
-
-
-class OncePerSecond(LevelMethods):
-    """A log with each repeated store event written at most once a second, plus a count."""
-
-    def __init__(self, log: Log) -> None:
-        self.log = log
-        self.last: dict[str, float] = {}
-        self.held: dict[str, int] = {}
-
-    def _emit(self, level: str, event: str, fields: dict) -> None:
-        if event in REPEATED_EVENTS:
-            now = time.monotonic()
-            if now - self.last.get(event, -10.0) < 1.0:
-                self.held[event] = self.held.get(event, 0) + 1
-                return
-            self.last[event] = now
-            held = self.held.pop(event, 0)
-            if held:
-                fields = {**fields, "similar_suppressed": held}
-        getattr(self.log, level)(event, **fields)
 
 
 class ServerStore(Store):
@@ -53,7 +30,7 @@ class ServerStore(Store):
     """
 
     def __init__(self, general, log: Log, pool_size: int | None = None) -> None:
-        super().__init__(general, OncePerSecond(log))
+        super().__init__(general, OncePerSecond(log, REPEATED_EVENTS))
         self.pool_size = pool_size or DEFAULT_POOL_SIZE
         self.round_trips = 0
         self.failures = 0
