@@ -1,14 +1,10 @@
-"""The FastAGI server's Redis (and the replay's): redis-py's asyncio clients, one interface.
+"""The FastAGI server's Redis (and the replay's): redis-py's asyncio client, hiredis parsing.
 
 `AsyncRedis.pipeline(commands)` answers as the plain script's client does (redis/sync.py): raw
-replies (str, int, None, lists; redis-py's response callbacks removed, RESP2 asked for),
-RespError in the place of a refused command, and RedisUnavailable for anything that means
-"cannot reach the data now": connection trouble, a cluster or sentinel failover, CLUSTERDOWN.
-redis-py parses with hiredis when it is installed (a runtime dependency). One Redis gets
-`redis.asyncio.Redis`, a cluster `RedisCluster` (it routes, follows MOVED/ASK and refreshes its
-slot map itself), sentinels `Sentinel.master_for`; TLS and credentials reach every node and
-every sentinel. redis-py's own retries are turned off or down: the deadline is the caller's
-(`redis_timeout_ms`, enforced by the store), and a retry would blow it.
+replies (str, int, None, lists), RespError in the place of a refused command, RedisUnavailable
+for "cannot reach the data now" (connection trouble, failover, CLUSTERDOWN). A cluster is
+redis-py's RedisCluster (it routes, follows MOVED/ASK, refreshes its slot map), sentinels its
+Sentinel; redis/connect.py builds them.
 """
 
 from __future__ import annotations
@@ -18,57 +14,26 @@ import asyncio
 from redis import exceptions as errors
 
 from .errors import RedisUnavailable, RespError, raise_transient
-from .url import CLUSTER, SENTINEL, RedisTarget
 
 PIPELINE_ERROR = " of pipeline caused error: "  # redis-py's prefix to an error reply's text
 
 
 class AsyncRedis:
-    """One redis-py asyncio client for any target; `pipeline` and `close`."""
+    """A redis-py asyncio client (made by redis/connect.py) as the store uses it: `pipeline`, `close`."""
 
-    def __init__(self, target: RedisTarget, options: dict, sentinel_options: dict, pool_size: int) -> None:
-        import redis.asyncio as aioredis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        self.target = target
+    def __init__(self, client, pool_size: int) -> None:
+        self.client = client
         # At most `pool_size` pipelines at once, the others wait (within the caller's deadline):
         # redis-py's asyncio pools raise "Too many connections" instead of waiting.
         self.slots = asyncio.Semaphore(pool_size)
-        options = {  # connect.py's, for every client of this target
-            **options,
-            "decode_responses": True,
-            "encoding_errors": "replace",
-            "protocol": 2,  # RESP2, as the plain client reads: RESP3 would turn HGETALL into a dict
-        }
+        # Raw replies, as the plain client reads them (EXPIRE gives 1, not True). RedisCluster
+        # shares its dictionary with its nodes and parses its own COMMAND and CLUSTER SLOTS
+        # through it: there only the commands we send get the identity, as we send them.
         self.raw_only: dict | None = None
-        if target.kind == CLUSTER:
-            from redis.asyncio.cluster import ClusterNode, RedisCluster
-
-            self.client = RedisCluster(
-                startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
-                max_connections=pool_size,
-                retry=Retry(NoBackoff(), 1),  # once, after a slot map refresh (failover)
-                **options,
-            )
-            # RedisCluster shares this dictionary with its nodes and parses its own COMMAND and
-            # CLUSTER SLOTS through it: only the commands we send get the identity, as we send them.
-            self.raw_only = self.client.response_callbacks
-            return
-        common = {"max_connections": pool_size, "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
-        if target.kind == SENTINEL:
-            from redis.asyncio.sentinel import Sentinel
-
-            sentinel = Sentinel(target.nodes, sentinel_kwargs=sentinel_options)
-            self.client = sentinel.master_for(
-                target.master, redis_class=aioredis.Redis, db=target.db, **common, **options
-            )
-        elif target.path:
-            self.client = aioredis.Redis(unix_socket_path=target.path, db=target.db, **common, **options)
+        if type(client).__name__ == "RedisCluster":
+            self.raw_only = client.response_callbacks
         else:
-            host, port = target.nodes[0]
-            self.client = aioredis.Redis(host=host, port=port, db=target.db, **common, **options)
-        self.client.response_callbacks.clear()  # raw replies: EXPIRE gives 1, not True; this client is ours
+            client.response_callbacks.clear()
 
     async def pipeline(self, commands: list[list]) -> list:
         async with self.slots:

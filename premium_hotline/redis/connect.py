@@ -1,12 +1,7 @@
-"""The one place a `redis_url` becomes a client, for each kind of caller.
-
-- `plain_client`: the plain AGI script's own blocking client (redis/sync.py), for one call.
-- `async_client`: redis-py's asyncio client (redis/aio.py), for the FastAGI server and `replay`.
-- `ops_client`: redis-py's blocking client, decoded to str, for the ops commands (stats, tail,
-  exporter...): long-lived or interactive, where redis-py's import cost does not matter.
-
-All take the URL and the config's `redis_ca_file`, parse it with redis/url.py (ValueError for a
-URL that cannot be used), and give TLS and credentials to every node and sentinel alike.
+"""The one place a `redis_url` (and `redis_ca_file`) becomes a client, for each kind of caller:
+`plain_client` (the plain AGI script's own, redis/sync.py), `async_client` (redis-py's asyncio
+client, redis/aio.py: the FastAGI server and `replay`), `ops_client` (redis-py, blocking: the ops
+commands). A URL that cannot be used is a ValueError (redis/url.py).
 """
 
 from __future__ import annotations
@@ -24,61 +19,65 @@ def plain_client(url: str, timeout_s: float, ca_file: str | None = None):
 
 
 def async_client(url: str, timeout_s: float, ca_file: str | None = None, pool_size: int = DEFAULT_POOL_SIZE):
-    """redis/aio.py's AsyncRedis: `await pipeline(commands)`, `await close()`."""
+    """redis/aio.py's AsyncRedis on redis-py's asyncio client: `await pipeline(commands)`, `close()`."""
     from .aio import AsyncRedis
 
-    target = parse_url(url, ca_file)
-    return AsyncRedis(
-        target, redis_py_options(target, timeout_s), sentinel_options(target, timeout_s), pool_size
-    )
+    options = {"max_connections": pool_size, "health_check_interval": 0, "encoding_errors": "replace"}
+    options["protocol"] = 2  # RESP2, as the plain client reads: RESP3 would turn HGETALL into a dict
+    return AsyncRedis(redis_py(parse_url(url, ca_file), timeout_s, aio=True, **options), pool_size)
 
 
 def ops_client(url: str, *, timeout_s: float, extra_read_s: float = 0.0, ca_file: str | None = None):
-    """A redis-py client (Redis, RedisCluster or a sentinel's master), replies decoded to str.
-
-    `timeout_s` bounds connecting and each reply; `extra_read_s` lengthens the read timeout for
-    callers that block on purpose (XREAD BLOCK in `tail`). Raises ValueError for a malformed URL
-    and redis.ConnectionError when no cluster node answers.
-    """
+    """A blocking redis-py client, replies as str; `extra_read_s` lengthens the read timeout for
+    callers that block on purpose (XREAD BLOCK in `tail`). redis.ConnectionError: no cluster node."""
     import redis
 
-    target = parse_url(url, ca_file)
-    options = {**redis_py_options(target, timeout_s, timeout_s + extra_read_s), "decode_responses": True}
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
+    try:
+        return redis_py(
+            parse_url(url, ca_file), timeout_s, aio=False, read_timeout_s=timeout_s + extra_read_s
+        )
+    except redis.exceptions.RedisClusterException as exc:  # not a RedisError: callers catch those
+        raise redis.ConnectionError(f"no cluster node answered: {exc}") from None
 
-    if target.kind == CLUSTER:
+
+def redis_py(
+    target: RedisTarget, timeout_s: float, *, aio: bool, read_timeout_s: float | None = None, **extra
+):
+    """redis-py's Redis, RedisCluster or sentinel master for `target`, asyncio or blocking, with
+    credentials and TLS for every node and sentinel. Retries off, or short for a cluster (after
+    a slot map refresh): the deadline is the caller's."""
+    if aio:
+        import redis.asyncio as flavour
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        from redis.asyncio.retry import Retry
+        from redis.asyncio.sentinel import Sentinel
+    else:
+        import redis as flavour
         from redis.cluster import ClusterNode, RedisCluster
+        from redis.retry import Retry
+        from redis.sentinel import Sentinel
+    from redis.backoff import NoBackoff
 
-        try:  # redis-py's own retries kept short: a dead seed must not cost ten timeouts
-            return RedisCluster(
-                startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
-                retry=Retry(NoBackoff(), 2),
-                **options,
-            )
-        except redis.exceptions.RedisClusterException as exc:  # not a RedisError: callers catch those
-            raise redis.ConnectionError(f"no cluster node answered: {exc}") from None
+    options = {
+        **quiet_connect(),
+        **redis_py_options(target.username, target.password, target, timeout_s, read_timeout_s),
+        "decode_responses": True,
+        **extra,
+    }
+    if target.kind == CLUSTER:
+        nodes = [ClusterNode(host, port) for host, port in target.nodes]
+        return RedisCluster(startup_nodes=nodes, retry=Retry(NoBackoff(), 1 if aio else 2), **options)
     options["retry"] = Retry(NoBackoff(), 0)  # an unreachable Redis answers "down" at once, not in 3 s
     if target.kind == SENTINEL:
-        from redis.sentinel import Sentinel
-
-        sentinel = Sentinel(target.nodes, sentinel_kwargs=sentinel_options(target, timeout_s))
-        return sentinel.master_for(target.master, db=target.db, **options)
+        sentinel_options = redis_py_options(
+            target.sentinel_username, target.sentinel_password, target, timeout_s
+        )
+        sentinel = Sentinel(target.nodes, sentinel_kwargs=sentinel_options)
+        return sentinel.master_for(target.master, redis_class=flavour.Redis, db=target.db, **options)
     if target.path:
-        return redis.Redis(unix_socket_path=target.path, db=target.db, **options)
+        return flavour.Redis(unix_socket_path=target.path, db=target.db, **options)
     host, port = target.nodes[0]
-    return redis.Redis(host=host, port=port, db=target.db, **options)
-
-
-def tls_options(target: RedisTarget) -> dict:
-    if not target.tls:
-        return {}
-    return {
-        "ssl": True,
-        "ssl_ca_certs": target.ca_file,
-        "ssl_cert_reqs": "required",
-        "ssl_check_hostname": True,
-    }
+    return flavour.Redis(host=host, port=port, db=target.db, **options)
 
 
 def quiet_connect() -> dict:
@@ -90,24 +89,18 @@ def quiet_connect() -> dict:
     return {"driver_info": None}
 
 
-def redis_py_options(target: RedisTarget, timeout_s: float, read_timeout_s: float | None = None) -> dict:
-    """The data nodes' redis-py options: credentials, timeouts, TLS."""
-    return {
-        **quiet_connect(),
-        "username": target.username,
-        "password": target.password,
-        "socket_timeout": timeout_s if read_timeout_s is None else read_timeout_s,
+def redis_py_options(
+    username, password, target: RedisTarget, timeout_s: float, read_s: float | None = None
+) -> dict:
+    """One side's redis-py options (the data nodes', or the sentinels'): credentials, timeouts, TLS."""
+    options = {
+        "username": username,
+        "password": password,
+        "socket_timeout": timeout_s if read_s is None else read_s,
         "socket_connect_timeout": timeout_s,
-        **tls_options(target),
     }
-
-
-def sentinel_options(target: RedisTarget, timeout_s: float) -> dict:
-    """The sentinels' own: their credentials (none unless the URL gives them), TLS as the nodes."""
-    return {
-        "username": target.sentinel_username,
-        "password": target.sentinel_password,
-        "socket_timeout": timeout_s,
-        "socket_connect_timeout": timeout_s,
-        **tls_options(target),
-    }
+    if target.tls:
+        options.update(
+            ssl=True, ssl_ca_certs=target.ca_file, ssl_cert_reqs="required", ssl_check_hostname=True
+        )
+    return options

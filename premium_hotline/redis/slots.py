@@ -1,11 +1,10 @@
-"""Redis Cluster routing for the plain script's client, without I/O: slots, the map, redirects.
+"""Redis Cluster routing for the plain script's client, without I/O (the server has RedisCluster).
 
-A command's slot is its first key's (`key_slot`: CRC16/XMODEM of the hash tag, computed by
-`binascii.crc_hqx`; docs/redis-schema.md), and `Routing` turns one pipeline into one
-sub-pipeline per node, follows `MOVED` and `ASK` replies a bounded number of times, and turns
-the cluster's "try later" errors (CLUSTERDOWN, TRYAGAIN, ...) into RedisUnavailable: a route
-then falls back and spools, as it does when a single Redis is down. Every other error reply
-stays a RespError in its place, as on one node. (The server routes with redis-py's RedisCluster.)
+A command's slot is its first key's (`key_slot`: CRC16/XMODEM of the hash tag, by
+`binascii.crc_hqx`; docs/redis-schema.md). `Routing` splits one pipeline into one sub-pipeline
+per node, follows MOVED and ASK a bounded number of times, and turns "try later" errors
+(CLUSTERDOWN, TRYAGAIN...) into RedisUnavailable: the route falls back and spools, as when one
+Redis is down. Any other error reply stays a RespError in its place, as on one node.
 """
 
 from __future__ import annotations
@@ -55,11 +54,6 @@ def command_key(command: list) -> str | None:
     return command[1] if len(command) > 1 else None
 
 
-def command_slot(command: list) -> int | None:
-    key = command_key(command)
-    return None if key is None else key_slot(key)
-
-
 def parse_cluster_slots(reply: object, asked: Node) -> list[tuple[int, int, Node]]:
     """CLUSTER SLOTS into sorted (first slot, last slot, master); an empty host is `asked`'s."""
     if not isinstance(reply, list):
@@ -98,10 +92,6 @@ class SlotMap:
                 return owner
         return None
 
-    def nodes(self) -> list[Node]:
-        """Every master, in slot order, without repeats."""
-        return list(dict.fromkeys(owner for _, _, owner in self.ranges))
-
 
 def parse_redirect(text: str, replied: Node) -> tuple[str, int, Node] | None:
     """`MOVED 3999 127.0.0.1:6381` or `ASK ...` into (kind, slot, node); else None."""
@@ -117,20 +107,15 @@ def parse_redirect(text: str, replied: Node) -> tuple[str, int, Node] | None:
 
 
 class Routing:
-    """One pipeline's way through a cluster: which commands go to which node, round by round.
-
-    The client loops: `plan()` gives {node: [command index, ...]} for the commands still
-    unanswered, it sends each node's `commands_for(node, indexes)` as one pipeline, and hands
-    the replies back to `take`. The first round sends every command; only commands answered
-    MOVED or ASK go round again, to the node named, so one route costs one round trip per node
-    its keys live on.
-    """
+    """One pipeline's way through a cluster, round by round: `plan()` gives {node: [command
+    index...]}, the client sends each node's `commands_for(node, indexes)` and hands the replies
+    to `take`. Only commands answered MOVED or ASK go round again: one round trip per node."""
 
     def __init__(self, commands: list[list], slots: SlotMap) -> None:
         self.commands = commands
         self.slots = slots
         self.replies: list = [None] * len(commands)
-        self.slot_of = [command_slot(command) for command in commands]
+        self.slot_of = [None if (key := command_key(c)) is None else key_slot(key) for c in commands]
         self.pending = list(range(len(commands)))
         self.asking: dict[int, Node] = {}
         self.rounds = 0

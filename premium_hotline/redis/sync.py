@@ -1,14 +1,11 @@
 """The plain AGI script's own blocking client: one connection per node, one deadline per call.
 
-Why not redis-py here: importing it (and `redis.cluster`) costs a plain AGI process 100 to 300
-ms before the caller hears anything, against about 50 ms for the whole `decide_tariff.py`
-(bench/README.md). A plain process needs only to connect, authenticate, send one pipeline and
-read its replies within `redis_timeout_ms`, on one Redis, a Cluster or behind sentinels: that
-is this module, with hiredis (the Redis project's C parser) for RESP.
-
-Every client here has one interface: `pipeline(commands)` returns the replies in order, error
-replies as RespError in their place, and raises RedisUnavailable when the data cannot be
-reached within `timeout_s`, which bounds the whole call, discovery and redirects included.
+Why not redis-py here: importing it costs a plain AGI process 100 to 300 ms before the caller
+hears anything (bench/README.md). It needs only to connect, authenticate, send one pipeline and
+read its replies (hiredis parses them), on one Redis, a Cluster or behind sentinels. Every
+client has one interface: `pipeline(commands)` returns the replies in order, error replies as
+RespError in place, and raises RedisUnavailable when the data cannot be reached within
+`timeout_s`, which bounds the whole call, discovery and redirects included.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ import hiredis
 
 from .errors import RedisUnavailable, RespError, raise_transient
 from .slots import Routing, SlotMap, parse_cluster_slots
-from .url import CLUSTER, SENTINEL, Node, RedisTarget, tls_context
+from .url import CLUSTER, SENTINEL, Node, RedisTarget
 
 
 class Deadline:
@@ -80,12 +77,14 @@ class Connection:
             sock.connect(address)
         except OSError as exc:
             raise RedisUnavailable(f"cannot connect to Redis at {target.where()}: {exc}") from None
-        if target.tls:
+        if target.tls:  # the server's certificate and its name (or IP) verified
             import socket
+            import ssl
 
             self.sock = socket.socket(fileno=sock.detach())
             self.sock.settimeout(self.deadline.left())
-            self.sock = tls_context(target.ca_file).wrap_socket(self.sock, server_hostname=address[0])
+            context = ssl.create_default_context(cafile=target.ca_file)
+            self.sock = context.wrap_socket(self.sock, server_hostname=address[0])
         self.reader = hiredis.Reader(encoding="utf-8", errors="replace", replyError=RespError)
         hello = [["AUTH", target.username, target.password] if target.username else ["AUTH", target.password]]
         hello = (hello if target.password is not None else []) + (
@@ -133,13 +132,9 @@ def first_answer(nodes: list[Node], ask, deadline: Deadline, what: str):
 
 
 class ClusterClient:
-    """A Redis Cluster through one Connection per master, for one process.
-
-    The slot map comes from the first seed (or known node) that answers CLUSTER SLOTS, once per
-    client; a route's pipeline then goes out as one sub-pipeline per master, in turn (the plain
-    script writes after Asterisk has been released). A MOVED reply corrects the map for that
-    slot; a node that fails drops the map, so the next pipeline asks again.
-    """
+    """A Redis Cluster through one Connection per master: the slot map from the first seed that
+    answers CLUSTER SLOTS, then one sub-pipeline per master, in turn. A MOVED reply or a failed
+    node drops the map, so the next pipeline asks again."""
 
     def __init__(self, target: RedisTarget, timeout_s: float) -> None:
         self.target = target
@@ -194,13 +189,9 @@ class ClusterClient:
 
 
 class SentinelClient:
-    """A Sentinel-managed master: ask the sentinels where it is, then talk to it directly.
-
-    The master's address is asked once per client (the sentinel that answered goes first next
-    time). A connection failure forgets it; a READONLY reply means the sentinels have moved the
-    master since (this node was demoted): ask again and, if time is left, send once more.
-    Nothing was written on a replica, so sending again is safe.
-    """
+    """A Sentinel-managed master: the sentinels name it (the one that answered goes first next
+    time), then it is a Connection. A failure forgets it; READONLY means it was demoted: ask
+    again and, if time is left, send once more (nothing was written on a replica)."""
 
     def __init__(self, target: RedisTarget, timeout_s: float) -> None:
         self.target = target

@@ -1,21 +1,12 @@
 """Every `redis_url` form, parsed once, into what any client needs to reach that Redis.
 
-config/premium-hotline.conf documents the forms for operators:
-
-- `redis://[[user]:password@]host[:port][/db]` and `rediss://...` (TLS);
-  `unix://[[user]:password@]/path/to/redis.sock[?db=N]`.
-- `redis+cluster://[[user]:password@]host:port[,host:port...][/0]`: seed nodes of a cluster (any
-  subset of its masters or replicas); a cluster has database 0 only.
-- `redis+sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]`: the sentinels,
-  then the monitored master's name. The password is the data nodes'; sentinels that want one
-  of their own get it as `?sentinel_password=...` (and `sentinel_username=...`).
-- `rediss+cluster://` and `rediss+sentinel://`: the same over TLS to every node (sentinels
-  included).
-
-TLS always verifies the server's certificate and its name (or IP); the CA bundle comes from
-the config's `redis_ca_file`, else $PREMIUM_HOTLINE_REDIS_CA, else the system's trusted CAs.
-A malformed URL is a ValueError whose text shows the password as `***` (check-config prints it).
-Cheap to import: a plain AGI process parses its URL on every call (urllib only for a `%`).
+The forms (config/premium-hotline.conf shows them to operators): `redis://`, `rediss://` (TLS),
+`unix://`; `redis+cluster://` (seed nodes, database 0 only), `redis+sentinel://` (the sentinels,
+then /master-name[/db]; `?sentinel_password=` and `?sentinel_username=` for the sentinels' own
+credentials), and their TLS forms `rediss+cluster://`, `rediss+sentinel://` (every node and
+sentinel). TLS verifies the certificate and the host name or IP against `redis_ca_file`, else
+$PREMIUM_HOTLINE_REDIS_CA, else the system's CAs. A malformed URL is a ValueError that shows the
+password as `***`. Cheap to import: a plain AGI process parses its URL on every call.
 """
 
 from __future__ import annotations
@@ -40,46 +31,25 @@ _QUERY = {SINGLE: ("db",), CLUSTER: (), SENTINEL: ("sentinel_username", "sentine
 class RedisTarget:
     """A parsed `redis_url`: the topology, its nodes, TLS, and the credentials of each side."""
 
-    __slots__ = (
-        "ca_file",
-        "db",
-        "kind",
-        "master",
-        "nodes",
-        "password",
-        "path",
-        "sentinel_password",
-        "sentinel_username",
-        "tls",
-        "username",
-    )
+    # What parse_url does not set keeps these defaults.
+    tls, path, db, master = False, "", 0, ""
+    username = password = sentinel_username = sentinel_password = ca_file = None
 
     def __init__(self, kind: str, nodes: list[Node], **fields) -> None:
         self.kind = kind
         self.nodes = nodes
-        self.tls = fields.get("tls", False)
-        self.path = fields.get("path", "")
-        self.username = fields.get("username")
-        self.password = fields.get("password")
-        self.db = fields.get("db", 0)
-        self.master = fields.get("master", "")
-        self.sentinel_username = fields.get("sentinel_username")
-        self.sentinel_password = fields.get("sentinel_password")
-        self.ca_file = fields.get("ca_file")
+        for name, value in fields.items():
+            setattr(self, name, value)
 
     def node(self, node: Node) -> RedisTarget:
         """One data node of this topology: same credentials, database, TLS and CA."""
-        return RedisTarget(
-            SINGLE, [node], tls=self.tls, username=self.username, password=self.password,
-            db=self.db, ca_file=self.ca_file,
-        )  # fmt: skip
+        return RedisTarget(SINGLE, [node], tls=self.tls, username=self.username, password=self.password,
+                           db=self.db, ca_file=self.ca_file)  # fmt: skip
 
     def sentinel(self, node: Node) -> RedisTarget:
         """One sentinel: its own credentials (none by default), TLS as the data nodes."""
-        return RedisTarget(
-            SINGLE, [node], tls=self.tls, username=self.sentinel_username,
-            password=self.sentinel_password, ca_file=self.ca_file,
-        )  # fmt: skip
+        return RedisTarget(SINGLE, [node], tls=self.tls, username=self.sentinel_username,
+                           password=self.sentinel_password, ca_file=self.ca_file)  # fmt: skip
 
     def where(self) -> str:
         return self.path or ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.nodes)
@@ -130,14 +100,9 @@ def parse_url(url: str, ca_file: str | None = None) -> RedisTarget:
             raise ValueError(f"{_shown(url)!r}: one host and one /db at most (a cluster is redis+cluster://)")
         if segments:
             fields["db"] = segments[0]
-    fields["db"] = _db(fields.get("db", 0), url)
-    return RedisTarget(kind, nodes, **fields)
-
-
-def _db(value, url: str) -> int:
-    if isinstance(value, int) or value.isdigit():
-        return int(value)
-    raise ValueError(f"{_shown(url)!r}: {value!r} is not a database number")
+    if not str(db := fields.get("db", 0)).isdigit():
+        raise ValueError(f"{_shown(url)!r}: {db!r} is not a database number")
+    return RedisTarget(kind, nodes, **{**fields, "db": int(db)})
 
 
 def _host_port(item: str, default_port: int, url: str) -> Node:
@@ -169,10 +134,3 @@ def _shown(url: str) -> str:
     from ..log import redact_url
 
     return redact_url(url)
-
-
-def tls_context(ca_file: str | None):
-    """The client TLS context: the server's certificate and its name (or IP) verified."""
-    import ssl
-
-    return ssl.create_default_context(cafile=ca_file or None)

@@ -1,10 +1,8 @@
 """The store as routes see it: reads that give up in time, writes that never get lost.
 
-Routes call `read` (None when Redis cannot answer within `redis_timeout_ms`: the decision falls
-to `fail_tariff`) and `write` (a batch from store.records; on failure it goes to the spool).
-Under it, one client from redis/connect.py: the plain script's own small client (`PlainStore`,
-one process per call) or redis-py's asyncio client (`ServerStore`, the FastAGI server); both
-raise RedisUnavailable on any trouble reaching the data, on every topology.
+Routes call `read` (None when Redis cannot answer within `redis_timeout_ms`: `fail_tariff`) and
+`write` (a batch from store.records; on failure it is spooled). Under it, a client from
+redis/connect.py: the plain script's own (`PlainStore`) or redis-py's asyncio one (`ServerStore`).
 """
 
 from __future__ import annotations

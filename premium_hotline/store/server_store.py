@@ -1,6 +1,9 @@
 """The FastAGI server's store: redis-py's asyncio pool, deadlines, spooling off the event loop.
 
-A module of its own so that the plain AGI script (store/backend.py) never imports asyncio.
+Every operation (taking a pooled connection included) is bounded by `redis_timeout_ms`, so a
+slow Redis turns into `fail_tariff` or a spooled write, never into a caller waiting. A batch the
+store could not write goes to the spool from a worker thread: an fsync on the event loop would
+stall every call in flight. (Apart from store/backend.py: the plain script never imports asyncio.)
 """
 
 from __future__ import annotations
@@ -13,21 +16,14 @@ from ..redis.connect import DEFAULT_POOL_SIZE, async_client
 from ..redis.errors import RedisUnavailable
 from .backend import Store
 
-# Store events that a Redis outage repeats for every call. spool_failed is not here: its line is
-# the only copy of the batch.
+# What an outage repeats for every call (not spool_failed: its line is the batch's only copy).
 REPEATED_EVENTS = frozenset(
-    {"redis_read_failed", "redis_read_error", "redis_write_failed", "redis_write_rejected"}
+    ("redis_read_failed", "redis_read_error", "redis_write_failed", "redis_write_rejected")
 )
 
 
 class ServerStore(Store):
-    """The FastAGI server's store: redis-py's asyncio pool, deadlines, spooling off the loop.
-
-    Every operation (taking a pooled connection included) is bounded by `redis_timeout_ms`, so a
-    slow Redis turns into `fail_tariff` or a spooled write, never into a caller waiting. A batch
-    the store could not write goes to the spool from a worker thread: the spool fsyncs, and an
-    fsync on the event loop would stall every other call in flight.
-    """
+    """The server's Store: one redis-py asyncio client, shared by every call in flight."""
 
     def __init__(self, general, log: Log, pool_size: int | None = None) -> None:
         super().__init__(general, OncePerSecond(log, REPEATED_EVENTS))
