@@ -32,6 +32,10 @@ class ServerStore(Store):
         self.failures = 0
         self.spooler = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self.spooling: set[asyncio.Future] = set()
+        try:  # now, not in the first call: importing redis.asyncio would stall the event loop
+            self.connect(async_client, pool_size=self.pool_size)
+        except RedisUnavailable as exc:  # an unusable URL: every call fails open, and says why
+            self.log.error("redis_url_unusable", error=str(exc))
 
     async def execute(self, commands: list[list]) -> list:
         self.round_trips += 1
