@@ -23,7 +23,7 @@ if ! ls "$CACHE"/pyst2-*.whl "$CACHE"/redis-*.whl "$CACHE"/structlog-*.whl >/dev
   "$PY" -m pip wheel -q -w "$CACHE" pyst2 redis structlog >"$work/pip.log" 2>&1 \
     || die "cannot build the dependency wheels (no network to PyPI?): $(tail -1 "$work/pip.log")"
 fi
-pyver=$(env -i PATH=/usr/bin:/bin chroot "$DIR" python3 -c 'import sys; print("%d%d" % sys.version_info[:2])') \
+pyver=$(env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin chroot "$DIR" python3 -c 'import sys; print("%d%d" % sys.version_info[:2])') \
   || die "no python3 in the sandbox at $DIR"
 hiredis=("$CACHE"/hiredis-*-cp"$pyver"-*"$(uname -m)"*.whl)
 if [ ! -e "${hiredis[0]}" ]; then

@@ -1,10 +1,8 @@
 """The FastAGI server's Redis (and the replay's): redis-py's asyncio client, hiredis parsing.
 
-`AsyncRedis.pipeline(commands)` answers as the plain script's client does (redis/sync.py): raw
-replies (str, int, None, lists), RespError in the place of a refused command, RedisUnavailable
-for "cannot reach the data now" (connection trouble, failover, CLUSTERDOWN). A cluster is
-redis-py's RedisCluster (it routes, follows MOVED/ASK, refreshes its slot map), sentinels its
-Sentinel; redis/connect.py builds them.
+`AsyncRedis.pipeline(commands)` answers as the plain script's client does: raw replies,
+RespError in the place of a refused command, RedisUnavailable for "cannot reach the data now".
+A cluster is redis-py's RedisCluster (it routes, follows MOVED/ASK), sentinels its Sentinel.
 """
 
 from __future__ import annotations
@@ -61,8 +59,7 @@ class AsyncRedis:
         return await pipe.execute(raise_on_error=False)
 
     async def on_connection(self, commands: list[list]) -> list:
-        """One Redis, or the sentinels' master: through one pooled redis-py Connection, which
-        costs 15 to 20% less CPU than a Pipeline object (bench/README.md, "One Redis stack")."""
+        """One Redis or the sentinels' master: a pooled Connection costs less than a Pipeline."""
         pool = self.client.connection_pool
         conn = await pool.get_connection()
         try:

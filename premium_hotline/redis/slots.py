@@ -58,21 +58,12 @@ def parse_cluster_slots(reply: object, asked: Node) -> list[tuple[int, int, Node
     """CLUSTER SLOTS into sorted (first slot, last slot, master); an empty host is `asked`'s."""
     if not isinstance(reply, list):
         raise RedisUnavailable(f"CLUSTER SLOTS from {asked[0]}:{asked[1]} answered {reply!r:.80}")
-    ranges = []
-    for item in reply:
-        master = item[2]
-        host = master[0] or asked[0]
-        if host == "?":  # Redis 7: the node does not know its own address yet
-            continue
-        ranges.append((int(item[0]), int(item[1]), (host, int(master[1]))))
-    ranges.sort()
-    return ranges
+    # A master "?": Redis 7's node that does not know its own address yet.
+    return sorted((int(a), int(b), (m[0] or asked[0], int(m[1]))) for a, b, m, *_ in reply if m[0] != "?")
 
 
 class SlotMap:
     """Slot -> master, from CLUSTER SLOTS, with single-slot corrections learnt from MOVED."""
-
-    __slots__ = ("moved", "ranges", "starts")
 
     def __init__(self, ranges: list[tuple[int, int, Node]]) -> None:
         self.ranges = ranges

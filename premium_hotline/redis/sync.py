@@ -21,8 +21,6 @@ from .url import CLUSTER, SENTINEL, Node, RedisTarget
 
 
 class Deadline:
-    __slots__ = ("at", "timeout_s")
-
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.at = time.monotonic() + timeout_s
@@ -204,10 +202,7 @@ class SentinelClient:
     def pipeline(self, commands: list[list]) -> list:
         deadline = Deadline(self.timeout_s)
         for attempt in (1, 2):
-            if self.master is None:
-                self.master = first_answer(
-                    self.sentinels, self.ask_master, deadline, "sentinel named the master"
-                )
+            self.master = self.master or self.discover(deadline)
             if self.conn is None:
                 self.conn = Connection(self.target.node(self.master), self.timeout_s)
             self.round_trips += 1
@@ -220,14 +215,14 @@ class SentinelClient:
                 return raise_transient(replies)
             stale = self.master
             self.forget()
-            if attempt == 1:
-                self.master = first_answer(
-                    self.sentinels, self.ask_master, deadline, "sentinel named the master"
-                )
-                if self.master != stale:
-                    continue
+            if attempt == 1 and (master := self.discover(deadline)) != stale:
+                self.master = master
+                continue
             raise RedisUnavailable(f"{stale[0]}:{stale[1]} is a replica now; no master yet")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def discover(self, deadline: Deadline) -> Node:
+        return first_answer(self.sentinels, self.ask_master, deadline, "sentinel named the master")
 
     def ask_master(self, sentinel: Node, deadline: Deadline) -> Node | None:
         conn = Connection(self.target.sentinel(sentinel), self.timeout_s)

@@ -54,10 +54,6 @@ class RedisTarget:
     def where(self) -> str:
         return self.path or ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.nodes)
 
-    def __repr__(self) -> str:
-        master = f"/{self.master}" if self.master else ""
-        return f"RedisTarget({self.kind}{'+tls' if self.tls else ''}, {self.where()}{master}, db={self.db})"
-
 
 def parse_url(url: str, ca_file: str | None = None) -> RedisTarget:
     """Parse any `redis_url`; ValueError says what is wrong, without the password."""

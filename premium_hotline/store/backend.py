@@ -25,14 +25,11 @@ class Store:
 
     def connect(self, factory, **options):
         """The client for `redis_url` (made once); an unusable URL is an outage, named in the log."""
-        if self.client is None:
-            general = self.general
-            try:
-                self.client = factory(general.redis_url, self.timeout_s, general.redis_ca_file, **options)
-            except ValueError as exc:
-                raise RedisUnavailable(
-                    f"unusable Redis URL {redact_url(general.redis_url)!r}: {exc}"
-                ) from None
+        url = self.general.redis_url
+        try:
+            self.client = self.client or factory(url, self.timeout_s, self.general.redis_ca_file, **options)
+        except ValueError as exc:
+            raise RedisUnavailable(f"unusable Redis URL {redact_url(url)!r}: {exc}") from None
         return self.client
 
     async def execute(self, commands: list[list]) -> list:  # pragma: no cover - abstract

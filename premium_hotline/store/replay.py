@@ -38,10 +38,8 @@ return 1
 
 class ReplayReport:
     def __init__(self) -> None:
-        self.batches = 0
-        self.skipped = 0
+        self.batches = self.skipped = self.remaining_files = 0
         self.rejected: list[str] = []
-        self.remaining_files = 0
         self.busy = False
 
     def __str__(self) -> str:
@@ -51,10 +49,8 @@ class ReplayReport:
         if self.skipped:
             text += f", skipped {self.skipped} unreadable line(s)"
         if self.rejected:
-            text += (
-                f", {len(self.rejected)} rejected by Redis and kept in {REJECTED_NAME} "
-                f"(first: {self.rejected[0]})"
-            )
+            first = self.rejected[0]
+            text += f", {len(self.rejected)} rejected by Redis and kept in {REJECTED_NAME} (first: {first})"
         if self.remaining_files:
             text += f"; {self.remaining_files} file(s) left for a later run"
         return text
