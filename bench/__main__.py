@@ -65,7 +65,6 @@ def contenders(config: str, redis_port: int) -> dict:
     peer = [py, "-m"]
     return {
         "premium-hotline serve": lambda port: [*serve, "--port", str(port)],
-        "  same, redis-py store": lambda port: [*serve, "--port", str(port), "--redis-client", "redis-py"],
         "  same, minimal handler": lambda port: [*peer, "bench.peers.ours_minimal", str(port), config],
         "panoramisk + redis.asyncio": lambda port: [
             *peer,

@@ -53,7 +53,9 @@ def _node_stats(ports: list[int]) -> dict:
     return total
 
 
-def per_call(url: str, masters: list, replicas: list, workdir: str, calls: int, client: str) -> dict:
+def per_call(
+    url: str, masters: list, replicas: list, workdir: str, calls: int, client: str = "redis-py"
+) -> dict:
     """Full calls through `serve`; costs per call on the server and on the Redis nodes."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -64,7 +66,7 @@ def per_call(url: str, masters: list, replicas: list, workdir: str, calls: int, 
     sub.mkdir()
     config = bench_config(str(sub), url)
     t0 = (int(time.time() * 1000) // 60_000) * 60_000 - (calls + 600) * 1000
-    with FastAgiServerProcess(config, "--redis-client", client) as server:
+    with FastAgiServerProcess(config) as server:  # one transport: redis-py's asyncio client
         for i in range(8):  # pools, slot map, sentinel answer, queues and stream created
             full_call(server.port, f"warm.{i}", t0)
         time.sleep(0.3)
@@ -142,7 +144,7 @@ def main() -> None:
             }
             costs = {}
             for name, (url, on, replicas) in layouts.items():
-                for client in ("resp", "redis-py"):
+                for client in ("redis-py",):
                     for node in on:
                         with redis.Redis(port=node.port) as plain:
                             plain.flushall()

@@ -14,7 +14,7 @@ from .core import law
 from .core.hours import ALWAYS, HOLIDAY_CALENDARS, Hours, parse_dates, parse_hours
 from .core.numbers import NumberPattern, Rate, national, parse_rate, surcharge_problem
 from .ini import ConfigError, Section, Value, parse_ini
-from .log import register_secret, scrub, url_password
+from .log import register_secret, scrub, sentinel_password, url_password
 
 DEFAULT_PATH = "/etc/asterisk/premium-hotline.conf"
 ENV_VAR = "PREMIUM_HOTLINE_CONFIG"
@@ -196,11 +196,12 @@ class NumberEntry:
 
 
 class Config:
-    __slots__ = ("entries", "errors", "general", "path", "warnings")
+    __slots__ = ("entries", "errors", "general", "path", "server", "warnings")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.general = General()
+        self.server: dict = {}  # [server]: `serve`'s settings, checked (server/app.py SETTINGS)
         self.entries: list[NumberEntry] = []
         self.errors: list[ConfigError] = []
         self.warnings: list[ConfigError] = []  # lawful but worth a look; check-config prints them
@@ -230,30 +231,25 @@ class Config:
 # ---- value checkers: each returns the parsed value or raises ValueError(problem) ------------
 
 
-def _int(low: int, high: int):
-    def check(text: str) -> int:
+def _number(kind, what: str, low, high):
+    def check(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
+            raise ValueError(f"{text!r} is not {what}") from None
         if not low <= value <= high:
             raise ValueError(f"{value} is out of range ({low} to {high})")
         return value
 
     return check
+
+
+def _int(low: int, high: int):
+    return _number(int, "a whole number", low, high)
 
 
 def _float(low: float, high: float):
-    def check(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if not low <= value <= high:
-            raise ValueError(f"{value} is out of range ({low} to {high})")
-        return value
-
-    return check
+    return _number(float, "a number", low, high)
 
 
 def _choice(*choices: str):
@@ -276,13 +272,10 @@ def _bool(text: str) -> bool:
 
 
 def _redis_url(text: str) -> str:
-    if not text.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "redis+sentinel://")):
-        schemes = "redis://, rediss://, unix://, redis+cluster:// or redis+sentinel://"
-        raise ValueError(f"{text!r} is not a {schemes} URL")
-    if text.startswith("redis+"):  # host lists, master name, database: checked now, not per call
-        from .store.topology import parse_topology_url
+    """Every form checked now (hosts, ports, master name, database, options), not per call."""
+    from .redis.url import parse_url
 
-        parse_topology_url(text)
+    parse_url(text)
     return text
 
 
@@ -302,8 +295,9 @@ def _name(text: str) -> str:
     """Queue names and sound names end up inside dialplan expressions: keep them plain."""
     if not text:
         return text
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
-    bad = sorted(set(text) - allowed)
+    from .core.codes import PLAIN_NAME_CHARS
+
+    bad = sorted(set(text) - PLAIN_NAME_CHARS)
     if bad:
         raise ValueError(f"{text!r} holds {''.join(bad)!r}; use letters, digits, _ - . /")
     return text
@@ -390,6 +384,27 @@ _GENERAL_KEYS = {
     "max_call_s": _int(1, MAX_MAX_CALL_S),
 }
 
+
+def _allow(text: str) -> str:
+    from .server.wire import AllowList
+
+    AllowList.parse(text)
+    return text
+
+
+# [server]: what `serve` also takes as flags (a flag overrides the file); server/app.py SETTINGS.
+_SERVER_KEYS = {
+    "host": str,
+    "port": _int(0, 65535),
+    "allow": _allow,
+    "backlog": _int(128, 65535),
+    "max_sessions": _int(1, 1_000_000),
+    "drain_s": _float(0, 3600),
+    "redis_pool": _int(1, 10_000),
+    "replay_every": _float(0, 86_400),
+    "reap_every": _float(0, 86_400),
+}
+
 _NUMBER_KEYS = {
     "queue": _name,
     "rate": _rate,
@@ -450,6 +465,7 @@ def _register_secrets(section: Section) -> None:
     url = section.values.get("redis_url")
     if url is not None:
         register_secret(url_password(url.text))
+        register_secret(sentinel_password(url.text))
     key = section.values.get("caller_hash_key")
     if key is not None:
         register_secret(key.text)
@@ -496,7 +512,7 @@ def _number_entry(section: Section, config: Config) -> NumberEntry:
                 section.path,
                 section.line,
                 f"[{section.name}]",
-                "a section is [general], a number, or a _pattern",
+                "a section is [general], [server], a number, or a _pattern",
             )
         )
     values = _checked(section, _NUMBER_KEYS, entry.errors)
@@ -554,6 +570,9 @@ def load_config(path: str | None = None) -> Config:
         _apply_general(section, config)
     for section in sections:
         if section.name.lower() == "general":
+            continue
+        if section.name.lower() == "server":
+            config.server.update(_checked(section, _SERVER_KEYS, config.errors))
             continue
         entry = _number_entry(section, config)
         config.entries.append(entry)

@@ -56,8 +56,20 @@ def url_password(url: str) -> str | None:
     return (password if colon else user) or None
 
 
+def sentinel_password(url: str) -> str | None:
+    """The `?sentinel_password=...` of a sentinel URL, as written (None if none)."""
+    for pair in url.partition("?")[2].split("&"):
+        name, _, value = pair.partition("=")
+        if name == "sentinel_password" and value:
+            return value
+    return None
+
+
 def redact_url(url: str) -> str:
-    """`url` with its password shown as `***`: what a log line or an error message may show."""
+    """`url` with its passwords shown as `***`: what a log line or an error message may show."""
+    secret = sentinel_password(url)
+    if secret:
+        url = url.replace(f"sentinel_password={secret}", "sentinel_password=***")
     password = url_password(url)
     if not password:
         return url
@@ -83,6 +95,32 @@ class LevelMethods:
 
     def error(self, event: str, **fields) -> None:
         self._emit("error", event, fields)
+
+
+class OncePerSecond(LevelMethods):
+    """`log` with each of `events` (every event if None) written at most once a second, plus the
+    count of those held back: what an outage or a flood repeats for every call would otherwise
+    fill the disk, and block an event loop on its writes."""
+
+    def __init__(self, log: LevelMethods, events: frozenset | None = None) -> None:
+        self.log = log
+        self.events = events
+        self.last: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+    def _emit(self, level: str, event: str, fields: dict) -> None:
+        if self.events is None or event in self.events:
+            import time
+
+            now = time.monotonic()
+            if now - self.last.get(event, -10.0) < 1.0:
+                self.held[event] = self.held.get(event, 0) + 1
+                return
+            self.last[event] = now
+            held = self.held.pop(event, 0)
+            if held:
+                fields = {**fields, "similar_suppressed": held}
+        getattr(self.log, level)(event, **fields)
 
 
 class Log(LevelMethods):

@@ -48,13 +48,13 @@ def main(route: str) -> int:
     gc.disable()
     sys.stdout = sys.stderr  # a stray print() must never reach Asterisk as a command
     # pyst2 comes through agi.protocol, without its costly debug-only imports (see there).
-    from .agi.lines import FdLines, read_env_lines
-    from .agi.protocol import AGIError, AGIHangup, parse_env
+    from .agi.lines import FdLines, read_env
     from .agi.session import PlainSession, PystAGI, run_sync
     from .config import load_config
     from .log import Log
     from .routes import get_handler
     from .routes.call import Call
+    from .routes.runner import FAILED, run_route
     from .store.backend import PlainStore
 
     config = load_config()
@@ -64,22 +64,16 @@ def main(route: str) -> int:
         log.warning("config_errors", path=config.path, count=len(config.errors), first=str(config.errors[0]))
     lines = FdLines(0, general.agi_timeout_ms / 1000)
     store = PlainStore(general, log)
-    try:
-        env = parse_env(read_env_lines(lines.readline))
+    current = {"log": log}
+
+    async def call() -> None:
+        env = read_env(lines.readline)
         agi = PystAGI(lines, 1, env)
         _signal.signal(_signal.SIGHUP, agi.hangup_signalled)
-        log = log.bind(uniqueid=env.get("agi_uniqueid", ""))
-        call = Call(PlainSession(agi, _detach), store, config, log, route=route)
-        run_sync(get_handler(route)(call))
-        return 0
-    except AGIHangup as exc:
-        log.info("hangup", detail=str(exc))
-        return 0
-    except AGIError as exc:
-        log.warning("agi_failed", error=f"{type(exc).__name__}: {exc}")
-        return 1
-    except Exception as exc:
-        log.error("route_crashed", error=repr(exc), exc_info=True)
-        return 1
+        current["log"] = log.bind(uniqueid=env.get("agi_uniqueid", ""))
+        await get_handler(route)(Call(PlainSession(agi, _detach), store, config, current["log"], route=route))
+
+    try:
+        return 1 if run_sync(run_route(call(), lambda: current["log"])) == FAILED else 0
     finally:
         run_sync(store.close())

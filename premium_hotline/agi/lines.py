@@ -11,9 +11,7 @@ import os
 import select
 import time
 
-from .protocol import MAX_ENV_BYTES, MAX_LINE_BYTES, AgiHangup, AgiProtocolError, AgiTimeout
-
-MAX_ENV_LINES = 200
+from .protocol import MAX_LINE_BYTES, AgiHangup, AgiProtocolError, AgiTimeout, EnvParser
 
 
 class FdLines:
@@ -60,26 +58,9 @@ class FdLines:
             self._buffer += chunk
 
 
-def read_env_lines(readline) -> list[str]:
-    """The environment block: lines up to the blank line that ends it.
-
-    A block that ends without its blank line, or runs past MAX_ENV_LINES or MAX_ENV_BYTES, is
-    not AGI: the script was started by hand, or the peer is not Asterisk.
-    """
-    lines: list[str] = []
-    size = 0
-    while True:
-        line = readline()
-        if line == "":
-            if not lines:
-                raise AgiHangup("no AGI environment: input ended before it began")
-            raise AgiProtocolError("AGI environment ended without its blank line")
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            return lines
-        lines.append(line)
-        size += len(line)
-        if len(lines) > MAX_ENV_LINES:
-            raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
-        if size > MAX_ENV_BYTES:
-            raise AgiProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")
+def read_env(readline) -> dict[str, str]:
+    """The `agi_*` environment block, read with `readline` and parsed by protocol.EnvParser."""
+    parser = EnvParser()
+    while (env := parser.feed(readline())) is None:
+        pass
+    return env

@@ -12,56 +12,46 @@ from __future__ import annotations
 
 from .pyst2_loader import pyst2
 
-AGIAppError = pyst2.AGIAppError
-AGIError = pyst2.AGIError
-AGIHangup = pyst2.AGIHangup
-AGIInvalidCommand = pyst2.AGIInvalidCommand
-AGIResultHangup = pyst2.AGIResultHangup
-AGIUsageError = pyst2.AGIUsageError
+# One name per failure, for both sessions and both runners. The first four are pyst2's own
+# classes under our names (not subclasses): pyst2 raises them, and its subclasses (SIGHUP,
+# result=-1 hang-ups...), from inside PystAGI, so a catcher of AgiHangup catches those too.
+AgiError = pyst2.AGIError  # every AGI failure: the exchange cannot go on
+AgiHangup = pyst2.AGIHangup  # the channel hung up, the FastAGI peer said HANGUP, or the input ended
+AgiUsageError = pyst2.AGIUsageError  # 520: Asterisk rejected the command's syntax
+AgiInvalidCommand = pyst2.AGIInvalidCommand  # 510: Asterisk does not know the command
 
 MAX_VALUE_BYTES = 1000  # one value; a command carries at most two, well under Asterisk's 2048
 MAX_LINE_BYTES = 8192  # longest reply line we accept before calling the exchange broken
 MAX_ENV_BYTES = 65536  # the whole environment block (Asterisk's is a few hundred bytes)
+MAX_ENV_LINES = 200  # the environment block's lines (Asterisk sends about 25, FastAGI 3 more)
 MAX_INTERIM_LINES = 20  # `100 Trying` lines before one reply (GOSUB sends one)
-
-
-class AgiHangup(AGIHangup):
-    """The channel hung up, the FastAGI peer said HANGUP, or the input ended."""
 
 
 class AgiDeadChannel(AgiHangup):
     """511: the command is not allowed on a dead channel: the caller has gone, a hang-up.
 
-    A subclass of AgiHangup (so of pyst2's AGIAppError too): both runners treat it as the
-    caller hanging up, not as a broken exchange.
+    A subclass of AgiHangup: both runners treat it as the caller hanging up, not as a broken
+    exchange.
     """
 
 
-class AgiTimeout(AGIError):
+class AgiTimeout(AgiError):
     """Asterisk did not answer within the read deadline."""
 
 
-class AgiProtocolError(AGIError):
+class AgiProtocolError(AgiError):
     """A reply that is not AGI: garbage, an unknown code, an over-long line."""
 
 
-class AgiUsageError(AGIUsageError):
-    """520: Asterisk rejected the command's syntax (one-line or multi-line form)."""
-
-
-class AgiInvalidCommand(AGIInvalidCommand):
-    """510: Asterisk does not know the command."""
-
-
 __all__ = [
-    "AGIError",
-    "AGIResultHangup",
     "AgiDeadChannel",
+    "AgiError",
     "AgiHangup",
     "AgiInvalidCommand",
     "AgiProtocolError",
     "AgiTimeout",
     "AgiUsageError",
+    "EnvParser",
     "Reply",
     "ReplyParser",
     "format_command",
@@ -102,6 +92,38 @@ def parse_env(lines: list[str]) -> dict[str, str]:
         if sep and key:
             env[key] = value.strip()
     return env
+
+
+class EnvParser:
+    """The environment block, line by line, without I/O: both sessions feed it what they read.
+
+    `feed(line)` (a line as read, "" at end of input) gives the `agi_*` dict once the blank line
+    that ends the block has come, else None. A block that ends without its blank line, or runs
+    past MAX_ENV_LINES or MAX_ENV_BYTES, is not AGI: the script was started by hand, or the
+    peer is not Asterisk. Input that ends before the block began is a hang-up.
+    """
+
+    __slots__ = ("lines", "size")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.size = 0
+
+    def feed(self, line: str) -> dict[str, str] | None:
+        if line == "":
+            if not self.lines:
+                raise AgiHangup("no AGI environment: input ended before it began")
+            raise AgiProtocolError("AGI environment ended without its blank line")
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            return parse_env(self.lines)
+        self.lines.append(line)
+        self.size += len(line)
+        if len(self.lines) > MAX_ENV_LINES:
+            raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
+        if self.size > MAX_ENV_BYTES:
+            raise AgiProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")
+        return None
 
 
 class Reply:

@@ -8,24 +8,22 @@ not fail the check.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..config import LawError, config_path, load_config
 from ..log import redact_url
 from ..price_message import price_message_problems
+from .options import command_parser
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="premium-hotline check-config", description=__doc__)
-    parser.add_argument(
-        "file",
-        nargs="?",
-        help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/asterisk/premium-hotline.conf)",
-    )
+    parser = command_parser("check-config", __doc__)
+    parser.add_argument("file", nargs="?", help="the config file, as -c gives it (either one)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     args = parser.parse_args(argv)
-    config = load_config(config_path(args.file))
+    if args.file and args.config and args.file != args.config:
+        parser.error("give the config file once: FILE or -c FILE")
+    config = load_config(config_path(args.file or args.config))
     errors = sorted([*config.errors, *price_message_problems(config)], key=lambda e: (e.path, e.line))
     for error in errors:
         print(error, file=sys.stderr)

@@ -18,7 +18,7 @@ import sys
 import threading
 
 from ..config import config_path, load_config
-from .options import command_parser
+from .options import command_parser, missing_extra
 
 DEFAULT_LISTEN = "127.0.0.1:9797"
 
@@ -54,11 +54,7 @@ def main(argv: list[str]) -> int:
     try:
         from prometheus_client import CollectorRegistry, start_http_server
     except ImportError:
-        print(
-            "premium-hotline exporter: prometheus-client is missing: pip install 'premium-hotline[ops]'",
-            file=sys.stderr,
-        )
-        return 1
+        return missing_extra("exporter", "prometheus-client")
     config = load_config(config_path(args.config))
     general = config.general
     import redis
@@ -67,7 +63,7 @@ def main(argv: list[str]) -> int:
     from ..ops.metrics import KpiCollector
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
     except (ValueError, redis.RedisError) as exc:  # RedisError: no cluster node answered
         print(f"premium-hotline exporter: {exc}", file=sys.stderr)
         return 1

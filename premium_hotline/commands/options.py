@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def command_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
@@ -12,6 +13,14 @@ def command_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-c", "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/...)")
     return parser
+
+
+def missing_extra(command: str, module: str) -> int:
+    """An optional dependency of the `ops` extra is not installed: say how to get it (exit 1)."""
+    print(
+        f"premium-hotline {command}: {module} is missing: pip install 'premium-hotline[ops]'", file=sys.stderr
+    )
+    return 1
 
 
 def add_window(parser: argparse.ArgumentParser) -> None:

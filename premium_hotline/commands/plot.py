@@ -17,7 +17,7 @@ import sys
 import time
 
 from ..config import config_path, load_config
-from .options import add_window, command_parser
+from .options import add_window, command_parser, missing_extra
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,10 +55,7 @@ def main(argv: list[str]) -> int:
     try:
         from ..ops import charts
     except ImportError:
-        print(
-            "premium-hotline plot: matplotlib is missing: pip install 'premium-hotline[ops]'", file=sys.stderr
-        )
-        return 1
+        return missing_extra("plot", "matplotlib")
     import redis
 
     from ..core.kpi import add_by_tariff
@@ -68,7 +65,7 @@ def main(argv: list[str]) -> int:
 
     keys = Keys(general.key_prefix)
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
         queues = reader.list_queues(client, keys, args.queue)
         per_queue = reader.read_minutes(client, keys, queues, span)
     except (ValueError, redis.RedisError) as exc:

@@ -1,4 +1,4 @@
-"""`premium-hotline reap [--config FILE] [--watch SECONDS]`: close the calls nobody closed.
+"""`premium-hotline reap [-c FILE] [--watch SECONDS]`: close the calls nobody closed.
 
 When Asterisk dies under its calls (crash, SIGKILL, restart) their hang-up handler never runs:
 this closes every call still open `max_call_s` after its arrival with outcome `lost`, counted
@@ -9,23 +9,20 @@ at once (one reaper at a time takes a lock in Redis), and alongside calls.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 from ..config import load_config
 from ..log import Log, scrub
+from ..redis.connect import plain_client
+from ..redis.errors import RedisUnavailable
 from ..store.durability import warn_if_not_durable
 from ..store.reaper import ReapRefused, reap
-from ..store.resp import RedisUnavailable
-from .replay import redis_connection
+from .options import command_parser
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="premium-hotline reap", description=__doc__)
-    parser.add_argument(
-        "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG or /etc/asterisk/...)"
-    )
+    parser = command_parser("reap", __doc__)
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="keep reaping every SECONDS")
     args = parser.parse_args(argv)
     general = load_config(args.config).general
@@ -34,7 +31,7 @@ def main(argv: list[str]) -> int:
     first = True
     while True:
         try:
-            connection = redis_connection(general, timeout_s)
+            connection = plain_client(general.redis_url, timeout_s, general.redis_ca_file)
         except ValueError as exc:
             print(f"premium-hotline reap: {scrub(str(exc))}", file=sys.stderr)
             return 2

@@ -35,7 +35,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--start", type=float, default=8.0, help="first hour of the day simulated (8)")
     parser.add_argument("--hours", type=float, default=12.0, help="hours simulated per day (12)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--commitment", type=int, default=60, help="commitment_s, seconds (60)")
+    parser.add_argument(
+        "-c", "--config", help="take commitment_s from this config file's [general] (--commitment overrides)"
+    )
+    parser.add_argument("--commitment", type=int, help="commitment_s, seconds (default 60, or the config's)")
     parser.add_argument(
         "--confidence",
         type=_confidences,
@@ -64,6 +67,13 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--minutes", type=float, default=5.0, help="with --replay: minutes of traffic (5)")
     args = parser.parse_args(argv)
+    if args.commitment is None:
+        if args.config:
+            from ..config import load_config
+
+            args.commitment = load_config(args.config).general.commitment_s
+        else:
+            args.commitment = 60
 
     try:
         from ..sim.traffic import SCENARIOS

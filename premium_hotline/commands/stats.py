@@ -230,7 +230,7 @@ def main(argv: list[str]) -> int:
     from ..ops.client import connect
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
     except (ValueError, redis.RedisError) as exc:
         print(f"premium-hotline stats: cannot reach Redis at {general.redis_url}: {exc}", file=sys.stderr)
         return 1

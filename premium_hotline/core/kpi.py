@@ -17,15 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from . import histogram
+from .codes import FREE, OUTCOMES, PREMIUM, TARIFFS  # noqa: F401 - kpi.PREMIUM... for the ops views
 
-PREMIUM = "premium"
-FREE = "free"
 ALL = "all"
-TARIFFS = (PREMIUM, FREE)
-
-# `lost`: offered calls the system failed (the PBX died under them; no hang-up ever came), closed
-# by the reaper after max_call_s. Not caller abandons: kept apart from `abandoned`.
-OUTCOMES = ("answered", "abandoned", "short_abandon", "unanswered", "lost")
 
 # Counters written per call and tariff (the part of the field name before ":<tariff>").
 COUNTERS = (

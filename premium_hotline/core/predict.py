@@ -33,18 +33,15 @@ from __future__ import annotations
 import math
 
 from . import erlang
+from .codes import ABANDONED, ANSWERED, RECENT_WINDOW_MS
 from .tariff import QueueState
 
 MIN_SAMPLES = 5  # fewer recent calls than this say nothing about the queue
 MIN_TALKS = 5  # fewer ended calls with a talk time than this cannot fit a service rate
-RECENT_WINDOW_MS = 15 * 60 * 1000  # history older than this no longer describes the queue
 ARRIVAL_WINDOW_MS = 10 * 60 * 1000  # arrival rate: shorter, to follow a surge sooner
 DEFAULT_PRE_QUEUE_S = 12.0  # the price message: 10 s minimum by law, plus a margin
 DEFAULT_RING_S = 3.0  # an agent's phone rings before the answer
 TALK_CV_RANGE = (0.5, 2.0)  # coefficient of variation of talk times the model tolerates
-
-ANSWERED = "answered"
-ABANDONED = "abandoned"
 
 
 class Prediction:

@@ -4,34 +4,13 @@ Pure: the route gathers the facts (config entry, local time, queue state, recent
 module turns them into a Decision. Rules run in a fixed order and the first that says "free"
 gives its reason code, so the dialplan, the CDR and the ops view all see one short, stable code.
 
-Reason codes (PH_REASON):
-    premium            every rule passed
-    unknown_number     the dialled number has no section in the config
-    not_surchargeable  the law forbids any surcharge on this number's purpose (consumer code
-                       L.121-16, L.224-38); never premium, whatever fail_tariff says (docs/law.md)
-    free_range         0800-0805 numbers are free for the caller by law
-    free_rate          no surcharge configured for this number (or a normal-price range)
-    ivr                the path has a voice menu: premium requires a direct line to a person
-    site_abroad        the call centre is outside France
-    closed             outside business hours
-    holiday            a public holiday or a configured closing day
-    no_agent_ready     no queue member can take the call now
-    predicted_wait     the caller would likely wait past the committed time
-    config_error       the number's config section is broken (fail_tariff applies)
-    store_unavailable  recent figures could not be read from Redis in time (fail_tariff applies)
-    agi_error          the queue's live state could not be read from Asterisk (fail_tariff applies)
-    commitment_broken  set later, when a premium caller reached a human too late
+Reason codes (PH_REASON) and which of them are failures: core/codes.py.
 """
 
 from __future__ import annotations
 
+from .codes import FREE, NOT_SURCHARGEABLE, PREMIUM
 from .numbers import FREE_RANGE, SURCHARGED_RANGE, Rate, number_range, surcharge_problem
-
-PREMIUM = "premium"
-FREE = "free"
-NOT_SURCHARGEABLE = "not_surchargeable"
-
-FAILURE_REASONS = ("config_error", "store_unavailable", "agi_error")
 
 
 class QueueState:

@@ -10,16 +10,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from .codes import ABANDONED, ANSWERED, FREE, LOST, OUTCOMES, PREMIUM, SHORT_ABANDON, UNANSWERED  # noqa: F401
 from .numbers import parse_rate
-from .tariff import FREE, PREMIUM
-
-ANSWERED = "answered"
-ABANDONED = "abandoned"
-SHORT_ABANDON = "short_abandon"
-UNANSWERED = "unanswered"  # the queue gave up (timeout, empty, full): the caller did not
-LOST = "lost"  # no hang-up ever came (the PBX died under the call): closed by the reaper, core/lost.py
-
-OUTCOMES = (ANSWERED, ABANDONED, SHORT_ABANDON, UNANSWERED, LOST)
 
 # QUEUESTATUS values meaning the queue, not the caller, ended the wait.
 _QUEUE_GAVE_UP = frozenset({"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"})

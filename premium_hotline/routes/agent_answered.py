@@ -18,7 +18,7 @@ trailing CDR record of the same uniqueid (Asterisk 12+ CDR semantics).
 
 from __future__ import annotations
 
-from ..agi.protocol import AGIError
+from ..agi.protocol import AgiError
 from ..core import agents
 from ..core.timeline import answered
 from ..store import records
@@ -58,7 +58,7 @@ async def handle(call: Call) -> None:
         commitment_s=commitment_s,
     )
     agi = call.agi
-    cut: AGIError | None = None
+    cut: AgiError | None = None
     try:
         await agi.set("PH_HUMAN_MS", human_ms)
         if answer.breached:
@@ -77,7 +77,7 @@ async def handle(call: Call) -> None:
             ),
         )
         await agi.close()
-    except AGIError as exc:
+    except AgiError as exc:
         # The caller hung up (or Asterisk broke off) after the one read: the answer is known
         # all the same, so it is recorded below, then the hang-up goes on to the runner.
         cut = exc

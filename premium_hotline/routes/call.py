@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from ..agi.protocol import AgiProtocolError, AgiUsageError
+from ..core.codes import PLAIN_NAME_CHARS
 from ..store.keys import MAX_TAG
 
 
@@ -28,7 +29,7 @@ SEPARATOR = "|"  # never in our PH_* values, queue names (validated) or numbers
 _UID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 # What the config accepts in a queue name (config._name): a PH_QUEUE read back from the channel
 # is used only if decide_tariff (or the operator's dialplan) could have written it.
-_QUEUE_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-./")
+_QUEUE_CHARS = PLAIN_NAME_CHARS
 
 
 class Call:

@@ -8,7 +8,7 @@ count from the human's answer; a downgraded or free call bills nothing.
 
 from __future__ import annotations
 
-from ..agi.protocol import AGIError
+from ..agi.protocol import AgiError
 from ..core import agents
 from ..core.timeline import ended
 from ..store import records
@@ -61,7 +61,7 @@ async def handle(call: Call) -> None:
     )
     agi = call.agi
     amount = f"{ending.amount:.2f}"
-    cut: AGIError | None = None
+    cut: AgiError | None = None
     try:
         await agi.set("PH_OUTCOME", ending.outcome)
         await agi.set("PH_BILLABLE_S", ending.billable_s)
@@ -79,7 +79,7 @@ async def handle(call: Call) -> None:
             ),
         )
         await agi.close()
-    except AGIError as exc:
+    except AgiError as exc:
         # Asterisk broke off after the one read (EOF, HANGUP, 511, a timeout): the call is over
         # and everything its record needs is known, so it is closed below all the same; only
         # the CDR variables not yet set are lost. The error then goes on to the runner.

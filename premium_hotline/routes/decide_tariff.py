@@ -16,14 +16,14 @@ on.
 from __future__ import annotations
 
 from ..core import promise
+from ..core.codes import FAILURE_REASONS, FREE, RECENT_WINDOW_MS
 from ..core.ewt import HISTORY_WINDOW_MS, expected_wait, patience_rate_after
 from ..core.predict import History, Prediction, predict
-from ..core.tariff import FREE, Decision, QueueState, live_rules, static_rules
+from ..core.tariff import Decision, QueueState, live_rules, static_rules
 from ..store import records
 from ..store.keys import Keys
 from .call import NOW, RECOVERABLE, Call, as_int, userfield
 
-RECENT_WINDOW_MS = 15 * 60 * 1000
 RECENT_READ = 100
 
 
@@ -360,7 +360,7 @@ async def handle(call: Call) -> None:
     )
     await agi.close()
 
-    call.log.info(
+    (call.log.warning if decision.reason in FAILURE_REASONS else call.log.info)(
         "decided", number=number, tariff=decision.tariff, reason=decision.reason, queue=decision.queue
     )
     prediction = decision.predicted

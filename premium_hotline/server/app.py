@@ -33,15 +33,16 @@ import asyncio
 import signal
 import sys
 import threading
-import time
 
-from ..agi.protocol import AGIError, AGIHangup
+from ..agi.protocol import AgiError
 from ..config import config_path, load_config
-from ..log import Log
+from ..log import Log, OncePerSecond
+from ..redis.connect import DEFAULT_POOL_SIZE
 from ..routes import ROUTES, get_handler
 from ..routes.call import Call
-from ..store.async_backend import DEFAULT_POOL_SIZE, make_store
+from ..routes.runner import run_route
 from ..store.durability import warn_if_not_durable
+from ..store.server_store import ServerStore
 from .reaper import DEFAULT_EVERY_S as DEFAULT_REAP_EVERY_S
 from .reaper import BackgroundReaper
 from .replayer import DEFAULT_EVERY_S, SpoolReplayer, thread_executor
@@ -55,22 +56,6 @@ DEFAULT_DRAIN_S = 10.0
 
 # Settings that shape the store: a reload that changes one of them builds a new store.
 _STORE_KEYS = ("redis_url", "redis_ca_file", "redis_timeout_ms", "spool_dir", "spool_max_mb")
-
-
-class _Throttle:
-    """At most one log line per event per second, with the count of those it held back."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def __call__(self, event: str) -> int | None:
-        now = time.monotonic()
-        if now - self._last.get(event, -10.0) < 1.0:
-            self._held[event] = self._held.get(event, 0) + 1
-            return None
-        self._last[event] = now
-        return self._held.pop(event, 0)
 
 
 def general_errors(config) -> list:
@@ -92,7 +77,6 @@ class FastAgiServer:
         backlog: int = DEFAULT_BACKLOG,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         drain_s: float = DEFAULT_DRAIN_S,
-        redis_client: str = "resp",
         pool_size: int = DEFAULT_POOL_SIZE,
         replay_every_s: float = DEFAULT_EVERY_S,
         reap_every_s: float = DEFAULT_REAP_EVERY_S,
@@ -104,7 +88,6 @@ class FastAgiServer:
         self.backlog = max(128, backlog)
         self.max_sessions = max_sessions
         self.drain_s = drain_s
-        self.redis_client = redis_client
         self.pool_size = pool_size
         self.replay_every_s = replay_every_s
         self.replayer: SpoolReplayer | None = None
@@ -123,7 +106,7 @@ class FastAgiServer:
         self._server: asyncio.base_events.Server | None = None
         self._stop: asyncio.Event | None = None
         self._stopping = False
-        self._throttle = _Throttle()
+        self._notes = OncePerSecond(self.log)  # connection trouble a flood would repeat
         self.stats = {"calls": 0, "completed": 0, "hangups": 0, "failed": 0, "dropped": 0, "rejected": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -131,7 +114,7 @@ class FastAgiServer:
     async def start(self) -> None:
         """Bind and listen; raises OSError when the address is taken."""
         _warm_up(self.config)
-        self.store = make_store(self.config.general, self.log, self.redis_client, self.pool_size)
+        self.store = ServerStore(self.config.general, self.log, self.pool_size)
         self._stop = asyncio.Event()
         self._server = await asyncio.start_server(
             self._client,
@@ -163,7 +146,7 @@ class FastAgiServer:
             allow=str(self.allow),
             backlog=self.backlog,
             max_sessions=self.max_sessions,
-            redis_client=self.redis_client,
+            redis_pool=self.pool_size,
         )
 
     def install_signals(self) -> None:
@@ -242,10 +225,10 @@ class FastAgiServer:
         if any(getattr(old, key) != getattr(general, key) for key in _STORE_KEYS):
             # Calls in flight keep the store they started with; it closes once they are done.
             self._retired.append((self.store, set(self._active)))
-            self.store = make_store(general, self.log, self.redis_client, self.pool_size)
+            self.store = ServerStore(general, self.log, self.pool_size)
             asyncio.get_running_loop().create_task(self._close_retired())
         if (old.log_level, old.log_file) != (general.log_level, general.log_file):
-            self.log = Log(general.log_level, general.log_file, component="fastagi")
+            self.log = self._notes.log = Log(general.log_level, general.log_file, component="fastagi")
         self.config = new
         self._report_config(new, at_start=False)
 
@@ -304,7 +287,7 @@ class FastAgiServer:
         session = AsyncSession(reader, writer, config.general.agi_timeout_ms / 1000, address)
         try:
             env = await session.read_env()
-        except AGIError as exc:
+        except AgiError as exc:
             session.abort()
             self.stats["dropped"] += 1
             self._note("client_dropped", level="info", address=address, error=f"{type(exc).__name__}: {exc}")
@@ -321,27 +304,12 @@ class FastAgiServer:
         log = self.log.bind(route=script.route, uniqueid=env.get("agi_uniqueid", "")[:64])
         call = Call(session, store, config, log, route=script.route)
         try:
-            await handler(call)
-            self.stats["completed"] += 1
-        except AGIHangup as exc:
-            self.stats["hangups"] += 1
-            log.info("hangup", detail=str(exc))
-        except AGIError as exc:
-            self.stats["failed"] += 1
-            log.warning("agi_failed", error=f"{type(exc).__name__}: {exc}")
-        except Exception as exc:
-            self.stats["failed"] += 1
-            log.error("route_crashed", error=repr(exc), exc_info=True)
+            self.stats[await run_route(handler(call), lambda: log)] += 1
         finally:
             await session.close()
 
     def _note(self, event: str, level: str = "warning", **fields) -> None:
-        held = self._throttle(event)
-        if held is None:
-            return
-        if held:
-            fields["similar_suppressed"] = held
-        getattr(self.log, level)(event, **fields)
+        getattr(self._notes, level)(event, **fields)
 
 
 def _script_path(env: dict[str, str]) -> str:
@@ -374,76 +342,102 @@ def _warm_up(config) -> None:
             pass
 
 
+# [server] keys of the config file (config.py checks them), their flags and defaults: a flag given
+# on the command line wins over the file, the file over the default. Read at start (not on SIGHUP).
+SETTINGS = {
+    "host": "127.0.0.1",
+    "port": DEFAULT_PORT,
+    "allow": DEFAULT_ALLOW,
+    "backlog": DEFAULT_BACKLOG,
+    "max_sessions": DEFAULT_MAX_SESSIONS,
+    "drain_s": DEFAULT_DRAIN_S,
+    "redis_pool": DEFAULT_POOL_SIZE,
+    "replay_every": DEFAULT_EVERY_S,
+    "reap_every": DEFAULT_REAP_EVERY_S,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="premium-hotline serve",
-        description="FastAGI server: agi://HOST:PORT/decide_tariff, agent_answered, call_ended.",
+        description="FastAGI server: agi://HOST:PORT/decide_tariff, agent_answered, call_ended. "
+        "Each setting can also be set in the config file's [server] section (same name, with _ for -); "
+        "a flag overrides it.",
     )
-    parser.add_argument("--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG, else /etc/asterisk)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
-    parser.add_argument(
+    add = parser.add_argument
+    add("-c", "--config", help="config file (default: $PREMIUM_HOTLINE_CONFIG, else /etc/asterisk)")
+    add("--host", help="address to listen on (default 127.0.0.1)")
+    add("--port", type=int, help=f"TCP port (default {DEFAULT_PORT})")
+    add(
         "--allow",
-        default=DEFAULT_ALLOW,
         help=f"client addresses or CIDR networks allowed to connect, comma-separated ({DEFAULT_ALLOW})",
     )
-    parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG, help="listen backlog (at least 128)")
-    parser.add_argument(
+    add("--backlog", type=int, help=f"listen backlog (at least 128; default {DEFAULT_BACKLOG})")
+    add(
         "--max-sessions",
         type=int,
-        default=DEFAULT_MAX_SESSIONS,
-        help="AGI sessions in progress above which new connections are refused (Asterisk fails open)",
+        help="AGI sessions in progress above which new connections are refused (Asterisk fails open; "
+        f"default {DEFAULT_MAX_SESSIONS})",
     )
-    parser.add_argument(
-        "--drain-s", type=float, default=DEFAULT_DRAIN_S, help="on SIGTERM, longest wait for calls in flight"
-    )
-    parser.add_argument(
-        "--redis-client",
-        choices=("resp", "redis-py"),
-        default="resp",
-        help="Redis transport: resp (built-in asyncio pool, default) or redis-py (redis.asyncio pool)",
-    )
-    parser.add_argument("--redis-pool", type=int, default=DEFAULT_POOL_SIZE, help="pooled Redis connections")
-    parser.add_argument(
+    add("--drain-s", type=float, help=f"on SIGTERM, longest wait for calls in flight ({DEFAULT_DRAIN_S:g})")
+    add("--redis-pool", type=int, help=f"pooled Redis connections (default {DEFAULT_POOL_SIZE})")
+    add(
         "--replay-every",
         type=float,
-        default=DEFAULT_EVERY_S,
         metavar="SECONDS",
         help=f"look at the spool this often and replay it into Redis ({DEFAULT_EVERY_S:g}; 0: never)",
     )
-    parser.add_argument(
+    add(
         "--reap-every",
         type=float,
-        default=DEFAULT_REAP_EVERY_S,
         metavar="SECONDS",
         help=f"close as lost the calls no hang-up closed within max_call_s, this often "
         f"({DEFAULT_REAP_EVERY_S:g}; 0: never, e.g. when `premium-hotline reap` runs from a timer)",
     )
+    add("--redis-client", help=argparse.SUPPRESS)  # deprecated: one transport now (redis-py)
     return parser
+
+
+def settings(args: argparse.Namespace, from_file: dict) -> dict:
+    """Each setting from the flag, else the file's [server] section, else the default."""
+    given = {key: getattr(args, key) for key in SETTINGS}
+    return {
+        key: given[key] if given[key] is not None else from_file.get(key, SETTINGS[key]) for key in SETTINGS
+    }
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.redis_client is not None:
+        print(
+            "premium-hotline serve: --redis-client is deprecated and ignored: the server always uses "
+            "redis-py's asyncio client (with hiredis)",
+            file=sys.stderr,
+        )
+    config = load_config(args.config)
+    chosen = settings(args, config.server)
     try:
-        allow = AllowList.parse(args.allow)
+        allow = AllowList.parse(chosen["allow"])
     except ValueError as exc:
         print(f"premium-hotline serve: --allow: {exc}", file=sys.stderr)
         return 2
     server = FastAgiServer(
         args.config,
-        args.host,
-        args.port,
+        chosen["host"],
+        chosen["port"],
         allow,
-        backlog=args.backlog,
-        max_sessions=args.max_sessions,
-        drain_s=args.drain_s,
-        redis_client=args.redis_client,
-        pool_size=args.redis_pool,
-        replay_every_s=args.replay_every,
-        reap_every_s=args.reap_every,
+        backlog=chosen["backlog"],
+        max_sessions=chosen["max_sessions"],
+        drain_s=chosen["drain_s"],
+        pool_size=chosen["redis_pool"],
+        replay_every_s=chosen["replay_every"],
+        reap_every_s=chosen["reap_every"],
     )
     try:
         return asyncio.run(server.run())
     except OSError as exc:
-        print(f"premium-hotline serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(
+            f"premium-hotline serve: cannot listen on {chosen['host']}:{chosen['port']}: {exc}",
+            file=sys.stderr,
+        )
         return 1

@@ -13,8 +13,8 @@ import asyncio
 import threading
 import time
 
+from ..redis.errors import RedisUnavailable
 from ..store.reaper import ReapRefused, reap
-from ..store.resp import RedisUnavailable
 from .replayer import thread_executor
 
 DEFAULT_EVERY_S = 30.0

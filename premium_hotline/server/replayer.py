@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from ..redis.errors import RedisUnavailable
 from ..store.replay import has_work, replay
-from ..store.resp import RedisUnavailable
 
 DEFAULT_EVERY_S = 5.0
 MIN_BACKOFF_S = 1.0
@@ -87,15 +87,24 @@ class SpoolReplayer:
         return thread_executor(store, asyncio.get_running_loop(), self._stopping)
 
 
-def thread_executor(store, loop, stopping: threading.Event):
-    """`execute(commands)` for a worker thread (the replay, the reaper): the store's transport,
-    run on the server's loop, bounded by its deadline plus a second."""
-    timeout_s = store.general.redis_timeout_ms / 1000 + 1.0
+def thread_executor(store, loop, stopping=None):
+    """`execute(commands)` for a worker thread (the replay, the reaper): the store's own transport
+    (same URL, TLS, deadline as the calls), run on the server's loop, bounded by its deadline plus
+    a second."""
+    return from_loop(store.execute, loop, store.general.redis_timeout_ms / 1000 + 1.0, stopping)
+
+
+def from_loop(pipeline, loop, timeout_s: float, stopping=None):
+    """`execute(commands)` for `replay` in a worker thread: `await pipeline(commands)` on `loop`.
+
+    The FastAGI server's background replay and `premium-hotline replay` both send the spool
+    through an asyncio client this way, while the file work stays off the event loop.
+    """
 
     def execute(commands: list[list]) -> list:
-        if stopping.is_set():
+        if stopping is not None and stopping.is_set():
             raise RedisUnavailable("the server is stopping; the rest waits for the next run")
-        future = asyncio.run_coroutine_threadsafe(store._execute(commands), loop)
+        future = asyncio.run_coroutine_threadsafe(pipeline(commands), loop)
         try:
             return future.result(timeout_s)
         except TimeoutError:

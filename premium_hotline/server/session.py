@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import asyncio
 
-from ..agi.lines import MAX_ENV_LINES
 from ..agi.protocol import (
-    MAX_ENV_BYTES,
     MAX_LINE_BYTES,
     AgiHangup,
     AgiProtocolError,
     AgiTimeout,
+    EnvParser,
     Reply,
     ReplyParser,
     format_command,
-    parse_env,
     quote,
 )
 from ..agi.session import AgiSession
@@ -98,30 +96,16 @@ class AsyncSession(AgiSession):
     # -- the exchange -------------------------------------------------------------------------
 
     async def read_env(self) -> dict[str, str]:
-        """The `agi_*` block, whole, within one deadline; empty input is a hang-up."""
-        lines: list[str] = []
-        size = 0
+        """The `agi_*` block, whole, within one deadline (protocol.EnvParser); no input: a hang-up."""
+        parser = EnvParser()
         self._arm()  # one deadline for the whole block
         try:
-            while True:
-                line = await self._readline()
-                if line == "":
-                    if not lines:
-                        raise AgiHangup("the FastAGI peer closed before sending its environment")
-                    raise AgiProtocolError("AGI environment ended without its blank line")
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    break
-                lines.append(line)
-                size += len(line)
-                if len(lines) > MAX_ENV_LINES:
-                    raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
-                if size > MAX_ENV_BYTES:
-                    raise AgiProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")
+            while (env := parser.feed(await self._readline())) is None:
+                pass
         finally:
             self._since = None
-        self.env = parse_env(lines)
-        return self.env
+        self.env = env
+        return env
 
     async def command(self, line: str) -> Reply:
         """Send one command line (from format_command) and read its reply."""
@@ -153,15 +137,19 @@ class AsyncSession(AgiSession):
         # The level unquoted, as pyst2 sends it, so both transports put the same bytes on the wire.
         await self.command(f"VERBOSE {quote(message)} {int(level)}\n")
 
-    async def close(self) -> None:
-        """Release Asterisk: close our side; the dialplan continues as soon as it sees it."""
-        if self.closed:
-            return
+    def _disarm(self) -> None:
+        """No more reads: closed, and the deadline timer stopped."""
         self.closed = True
         self._since = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def close(self) -> None:
+        """Release Asterisk: close our side; the dialplan continues as soon as it sees it."""
+        if self.closed:
+            return
+        self._disarm()
         try:
             self.writer.close()
         except Exception:
@@ -169,11 +157,7 @@ class AsyncSession(AgiSession):
 
     def abort(self) -> None:
         """Drop the connection now (allow-list, overload, protocol error): nothing is flushed."""
-        self.closed = True
-        self._since = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         try:
             self.writer.transport.abort()
         except Exception:

@@ -10,7 +10,7 @@ operator then checks the Redis side, as the doc says).
 
 from __future__ import annotations
 
-from .resp import RespError
+from ..redis.errors import RespError
 
 
 def _pairs(reply) -> dict:

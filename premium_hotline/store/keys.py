@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import time
 
-_TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+from ..core.codes import PLAIN_NAME_CHARS
+
 MAX_TAG = 128
 
 
 def tag(text: str) -> str:
     """A hash-tag value safe in a key name: `text` itself when plain, else a fixed-size digest."""
-    if text and len(text) <= MAX_TAG and all(ch in _TAG_CHARS for ch in text):
+    if text and len(text) <= MAX_TAG and all(ch in PLAIN_NAME_CHARS for ch in text):
         return text
     import hashlib
 

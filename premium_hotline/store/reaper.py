@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from ..core.lost import lost_ending, lost_record
 from ..core.timeline import LOST
+from ..redis.errors import RespError
 from .keys import Keys
 from .records import COUNTED_TTL_S, _flat, _public, kpi_fields
-from .resp import RespError
 
 BATCH = 200  # open calls looked at per queue and per round
 MAX_ROUNDS = 50  # bounds one reap; the rest waits for the next

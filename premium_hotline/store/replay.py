@@ -1,19 +1,16 @@
 """Replay the spool into Redis once it is back, without ever counting a call twice.
 
-One replay at a time per spool directory (an flock on `replay.lock`: the FastAGI server's
-background replay and `premium-hotline replay` can both run). Redis is asked for a PING first,
-so an outage does not shuffle files around. The live spool file is then renamed aside (new
-failures keep appending to a fresh spool; see store/spool.py for the lock that makes the rename
-safe against writers in flight), and each batch is sent again with its live-only commands
-dropped.
+One replay at a time per spool directory (an flock on `replay.lock`). Redis is asked for a PING
+first, so an outage does not shuffle files around. The live spool is then renamed aside (new
+failures append to a fresh one; store/spool.py's lock makes that safe against writers in
+flight), and each batch is sent again without its live-only commands.
 
-Every command left is idempotent: HSET, EXPIRE, ZREM, SADD, and the KPI Lua script guarded by the
-per-call "counted" set. The event XADD is not, so a replay sends it inside a Lua script guarded
-by a set of replayed batch ids (`<events key>:replayed:{<events key>}`, same hash slot as the
-stream, kept 7 days), and tags it `replayed=1`. Progress is saved after each batch, so a replay
-interrupted and restarted resumes where it stopped, and the batch it may send twice changes
-nothing. A batch Redis refuses (ACL, OOM, wrong type) is kept in `rejected.jsonl` with the
-error, for an operator to move back into `spool.jsonl` once the cause is fixed.
+Every command left is idempotent (HSET, EXPIRE, ZREM, SADD, the KPI script guarded by the
+"counted" set) but the event XADD, sent inside a Lua script guarded by a set of replayed batch
+ids (`<events key>:replayed:{<events key>}`, the stream's slot, 7 days) and tagged `replayed=1`.
+Progress is saved after each batch: an interrupted replay resumes, and the batch it may send
+twice changes nothing. A batch Redis refuses (ACL, OOM, wrong type) goes to `rejected.jsonl`
+with the error, for an operator to move back into `spool.jsonl` once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -22,9 +19,9 @@ import json
 import os
 import time
 
+from ..redis.errors import RedisUnavailable, RespError
 from .records import COUNTED_TTL_S, replay_commands
-from .resp import RedisUnavailable, RespError
-from .spool import REJECTED_NAME, SPOOL_NAME, fsync_dir, open_locked
+from .spool import REJECTED_NAME, SPOOL_NAME, append_line, fsync_dir
 
 PENDING_PREFIX = "replaying-"
 LOCK_NAME = "replay.lock"
@@ -41,10 +38,8 @@ return 1
 
 class ReplayReport:
     def __init__(self) -> None:
-        self.batches = 0
-        self.skipped = 0
+        self.batches = self.skipped = self.remaining_files = 0
         self.rejected: list[str] = []
-        self.remaining_files = 0
         self.busy = False
 
     def __str__(self) -> str:
@@ -54,10 +49,8 @@ class ReplayReport:
         if self.skipped:
             text += f", skipped {self.skipped} unreadable line(s)"
         if self.rejected:
-            text += (
-                f", {len(self.rejected)} rejected by Redis and kept in {REJECTED_NAME} "
-                f"(first: {self.rejected[0]})"
-            )
+            first = self.rejected[0]
+            text += f", {len(self.rejected)} rejected by Redis and kept in {REJECTED_NAME} (first: {first})"
         if self.remaining_files:
             text += f"; {self.remaining_files} file(s) left for a later run"
         return text
@@ -73,28 +66,14 @@ def _replay_batch(batch: list[list], batch_id: str) -> list[list]:
     out = []
     for command in batch:
         if (
-            len(command) >= 6
-            and command[0] == "XADD"
-            and command[2] == "MAXLEN"
-            and command[3] == "~"
+            command[:1] == ["XADD"]
+            and len(command) >= 6
+            and command[2:4] == ["MAXLEN", "~"]
             and command[5] == "*"
         ):
-            key = command[1]
-            out.append(
-                [
-                    "EVAL",
-                    REPLAY_EVENT_LUA,
-                    "2",
-                    key,
-                    guard_key(key),
-                    batch_id,
-                    str(COUNTED_TTL_S),
-                    command[4],
-                    *command[6:],
-                    "replayed",
-                    "1",
-                ]
-            )
+            key, maxlen, fields = command[1], command[4], command[6:]
+            guard = [key, guard_key(key), batch_id, str(COUNTED_TTL_S), maxlen]
+            out.append(["EVAL", REPLAY_EVENT_LUA, "2", *guard, *fields, "replayed", "1"])
         elif command and command[0] == "XADD":
             out.append([*command, "replayed", "1"])
         else:
@@ -211,11 +190,4 @@ def _replay_file(path: str, execute, report: ReplayReport) -> None:
 def _keep_rejected(directory: str, record: dict, errors: list[str]) -> None:
     """A batch Redis refused: kept, with why, where no replay picks it up by itself."""
     line = json.dumps({**record, "errors": errors[:5]}, separators=(",", ":"), ensure_ascii=False)
-    fd, created = open_locked(os.path.join(directory, REJECTED_NAME))
-    try:
-        os.write(fd, line.encode("utf-8") + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        fsync_dir(directory)
+    append_line(directory, REJECTED_NAME, line.encode("utf-8") + b"\n")

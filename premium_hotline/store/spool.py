@@ -1,24 +1,19 @@
 """A local append-only spool for writes Redis could not take.
 
-When Redis is down or slow the call goes on (the routes never wait past `redis_timeout_ms`), and
-the batch it could not write lands here, one JSON line per batch, to be replayed when Redis is
-back (`premium-hotline replay`, or the FastAGI server in the background: store/replay.py).
+When Redis is down or slow the call goes on, and the batch it could not write lands here, one
+JSON line per batch, to be replayed when Redis is back (store/replay.py).
 
-Durability (the fsync policy): every record is written with a single O_APPEND write(2) and
-fsync(2)'d before `append` returns, so before the plain AGI process exits and before the FastAGI
-server's drain completes. A new spool file's directory entry is fsync'd too. A power cut after
-a route has ended therefore cannot lose its batch; one during the write loses at most that
-batch's own line (a torn last line is skipped by the replay, the lines before it are intact).
+Durability: each record is one O_APPEND write(2), fsync(2)'d before `append` returns (before the
+plain process exits, before the server's drain completes), a new file's directory entry too. A
+power cut after a route has ended cannot lose its batch; one during the write loses at most that
+line (a torn last line is skipped by the replay).
 
-Concurrency: many AGI processes and the server append at once, while a replay may move the file
-aside. Each append holds an exclusive flock on the file it writes, and checks under the lock that
-the file is still the live spool (not renamed away by a replay); the replay takes the same lock
-once after its rename, so a writer that had the old file open has finished before the replay
-reads it, and any later writer goes to the new file.
+Concurrency: each append holds an exclusive flock on its file and checks under it that the file
+is still the live spool; a replay takes the same lock once after renaming the file aside, so a
+writer that had it open has finished first, and later writers go to the new file.
 
-Bound: all spool files together (the live one, files being replayed, batches Redis rejected) are
-kept under `spool_max_mb`. Above it `append` raises SpoolFull and the caller puts the batch in its
-error log line instead: the last place an operator can still find it.
+Bound: all spool files together stay under `spool_max_mb`; above it `append` raises SpoolFull and
+the caller puts the batch in its error log line: the last place an operator can still find it.
 """
 
 from __future__ import annotations
@@ -112,16 +107,20 @@ class Spool:
             + b"\n"
         )
         os.makedirs(self.directory, mode=0o750, exist_ok=True)
-        fd, created = open_locked(self.path)
-        try:
-            if spool_bytes(self.directory) + len(record) > self.max_bytes:
-                raise SpoolFull(f"spool {self.directory} is over {self.max_bytes // 1_000_000} MB")
-            data = record
-            while data:  # one write(2) in practice: a regular file takes it whole
-                written = os.write(fd, data)
-                data = data[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # releases the lock
-        if created:
-            fsync_dir(self.directory)
+        append_line(self.directory, SPOOL_NAME, record, self.max_bytes)
+
+
+def append_line(directory: str, name: str, data: bytes, max_bytes: int | None = None) -> None:
+    """`data` appended to `directory/name` under its lock and fsync'd (the file's creation too);
+    SpoolFull when the spool files would then hold more than `max_bytes`."""
+    fd, created = open_locked(os.path.join(directory, name))
+    try:
+        if max_bytes is not None and spool_bytes(directory) + len(data) > max_bytes:
+            raise SpoolFull(f"spool {directory} is over {max_bytes // 1_000_000} MB")
+        while data:  # one write(2) in practice: a regular file takes it whole
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # releases the lock
+    if created:
+        fsync_dir(directory)

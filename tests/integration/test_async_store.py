@@ -1,5 +1,5 @@
-"""The FastAGI server's stores against a real redis-server: the plain script's replies exactly,
-a deadline on every operation, and connections that survive a Redis restart."""
+"""The FastAGI server's store (redis-py's asyncio client) against a real redis-server: the plain
+script's replies exactly, a deadline on every operation, connections that survive a restart."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 from premium_hotline.config import General
 from premium_hotline.log import Log
-from premium_hotline.store.async_backend import make_store
-from premium_hotline.store.resp import RedisUnavailable, RespConnection, RespError
+from premium_hotline.redis.connect import plain_client
+from premium_hotline.redis.errors import RedisUnavailable, RespError
+from premium_hotline.store.server_store import ServerStore
 
 COMMANDS = [
     ["SET", "text", "x"],
@@ -44,15 +45,14 @@ def same(a, b) -> bool:
     return type(a) is type(b) and str(a) == str(b)
 
 
-@pytest.mark.parametrize("client", ["resp", "redis-py"])
-def test_replies_are_the_plain_clients_reply_for_reply(redis_url, redis_server, tmp_path, client):
-    plain = RespConnection(redis_url, 1).pipeline(COMMANDS)
+def test_replies_are_the_plain_clients_reply_for_reply(redis_url, redis_server, tmp_path):
+    plain = plain_client(redis_url, 1).pipeline(COMMANDS)
     redis_server.client().flushall()
 
     async def scenario():
-        store = make_store(general(redis_url, tmp_path), Log("error"), client)
+        store = ServerStore(general(redis_url, tmp_path), Log("error"))
         try:
-            return await store._execute(COMMANDS)
+            return await store.execute(COMMANDS)
         finally:
             await store.close()
 
@@ -61,19 +61,18 @@ def test_replies_are_the_plain_clients_reply_for_reply(redis_url, redis_server, 
     assert isinstance(ours[1], RespError) and isinstance(ours[2], RespError)
 
 
-@pytest.mark.parametrize("client", ["resp", "redis-py"])
-def test_a_redis_that_never_answers_costs_the_timeout_and_no_more(tmp_path, client):
+def test_a_redis_that_never_answers_costs_the_timeout_and_no_more(tmp_path):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
     url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
 
     async def scenario():
-        store = make_store(general(url, tmp_path, timeout_ms=200), Log("error"), client)
+        store = ServerStore(general(url, tmp_path, timeout_ms=200), Log("error"))
         try:
             start = time.monotonic()
             with pytest.raises(RedisUnavailable):
-                await store._execute([["PING"]])
+                await store.execute([["PING"]])
             return time.monotonic() - start
         finally:
             await store.close()
@@ -86,7 +85,7 @@ def test_a_redis_that_never_answers_costs_the_timeout_and_no_more(tmp_path, clie
 
 def test_the_pool_recovers_after_redis_restarts(redis_url, redis_server, tmp_path):
     async def scenario():
-        store = make_store(general(redis_url, tmp_path), Log("error"))
+        store = ServerStore(general(redis_url, tmp_path), Log("error"))
         try:
             assert await store.read([["PING"]]) == ["PONG"]
             redis_server.stop()
@@ -100,17 +99,21 @@ def test_the_pool_recovers_after_redis_restarts(redis_url, redis_server, tmp_pat
     asyncio.run(scenario())
 
 
-def test_many_concurrent_operations_share_a_bounded_pool(redis_url, redis_server, tmp_path):
+def test_many_concurrent_operations_wait_for_a_bounded_pool(redis_url, redis_server, tmp_path):
+    observer = redis_server.client()
+
     async def scenario():
-        store = make_store(general(redis_url, tmp_path, timeout_ms=2000), Log("error"), pool_size=4)
+        store = ServerStore(general(redis_url, tmp_path, timeout_ms=2000), Log("error"), pool_size=4)
         try:
-            replies = await asyncio.gather(*(store.read([["INCR", "n"]]) for _ in range(200)))
-            return replies, store.pool.open_connections
+            slow = [["EVAL", "local t = redis.call('TIME') return redis.call('INCR', KEYS[1])", "1", "n"]]
+            replies = await asyncio.gather(*(store.read(slow) for _ in range(200)))
+            return replies, int(observer.info("clients")["connected_clients"]) - 1
         finally:
             await store.close()
 
     replies, connections = asyncio.run(scenario())
-    assert sorted(r[0] for r in replies) == list(range(1, 201))
+    observer.close()
+    assert sorted(r[0] for r in replies) == list(range(1, 201))  # none refused: they waited
     assert connections <= 4
 
 
@@ -120,7 +123,7 @@ def test_an_outage_is_logged_once_a_second_not_once_per_call(tmp_path, capsys):
     dead = general(f"redis://127.0.0.1:{free_port()}/0", tmp_path, timeout_ms=50)
 
     async def scenario():
-        store = make_store(dead, Log("warning"))
+        store = ServerStore(dead, Log("warning"))
         try:
             for _ in range(50):
                 assert await store.read([["PING"]]) is None

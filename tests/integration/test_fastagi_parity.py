@@ -31,11 +31,11 @@ def _config(directory, redis_url: str, **general) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module", params=["resp", "redis-py"])
-def server(request, redis_server, tmp_path_factory):
-    """The server with each of its Redis transports: both must give the script's results."""
+@pytest.fixture(scope="module")
+def server(redis_server, tmp_path_factory):
+    """The server, on redis-py's asyncio client: it must give the plain script's results."""
     config = _config(tmp_path_factory.mktemp("fastagi"), redis_server.url)
-    with FastAgiServerProcess(config, "--redis-client", request.param) as process:
+    with FastAgiServerProcess(config) as process:
         yield process, config
     assert process.stop() == 0
 

@@ -246,13 +246,10 @@ def test_many_simultaneous_calls_are_all_served(write_config, redis_url, redis):
         assert len(wait_records(redis, 200)) == 200
 
 
-@pytest.mark.parametrize("client", ["resp", "redis-py"])
-def test_a_cluster_that_does_not_answer_fails_open_instead_of_refusing_to_start(
-    write_config, tmp_path, client
-):
+def test_a_cluster_that_does_not_answer_fails_open_instead_of_refusing_to_start(write_config, tmp_path):
     port = free_port()  # nothing listens there: no node gives the slot map
     config = write_config(NUMBERS, redis_url=f"redis+cluster://127.0.0.1:{port}/0", redis_timeout_ms=200)
-    with FastAgiServerProcess(config, "--redis-client", client) as server:
+    with FastAgiServerProcess(config) as server:
         _, channel = decide(server.port, "1700000000.9")
         assert (channel.variables["PH_TARIFF"], channel.variables["PH_REASON"]) == (
             "free",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from premium_hotline.redis.connect import plain_client
 from premium_hotline.store.replay import has_work, replay
-from premium_hotline.store.resp import RespConnection
 from tests.support.calls import NUMBERS, Transport, dump, one_call, wait_closed
 from tests.support.fastagi_client import FastAgiServerProcess
 from tests.support.redis_server import RedisServer
@@ -138,7 +138,7 @@ def test_a_replay_interrupted_and_restarted_counts_nothing_twice(durable, setup,
         place_calls(config, server.port, kill_and_restart(durable, []))
         assert server.stop() == 0  # its drain waits for its spool writes
     assert spool_lines(spool) >= 8  # four calls of two or three batches each
-    connection = RespConnection(durable.url, 2.0)
+    connection = plain_client(durable.url, 2.0)
     sent = {"batches": 0}
 
     def dies_after_a_whole_batch(commands):

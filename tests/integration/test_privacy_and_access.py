@@ -97,10 +97,9 @@ def test_plain_routes_work_over_tls_as_the_least_privileged_acl_user(
     no_secret_anywhere((tmp_path / "plugin.log").read_text())
 
 
-@pytest.mark.parametrize("client", ["resp", "redis-py"])
-def test_the_fastagi_server_works_over_tls_as_the_acl_user(tls_redis, admin, write_config, tmp_path, client):
+def test_the_fastagi_server_works_over_tls_as_the_acl_user(tls_redis, admin, write_config, tmp_path):
     config = tls_config(write_config, tls_redis, tmp_path, log_file="")
-    with FastAgiServerProcess(config, "--redis-client", client) as server:
+    with FastAgiServerProcess(config) as server:
         channel = premium_call(Transport(config, server.port), "1700000200.2")
         wait_closed(admin, ["1700000200.2"])
         assert server.stop() == 0

@@ -21,7 +21,7 @@ from premium_hotline.config import load_config
 from premium_hotline.core.kpi import Tally, accumulate
 from premium_hotline.store import reaper
 from premium_hotline.store.replay import replay
-from premium_hotline.store.resp import RespConnection
+from premium_hotline.redis.connect import plain_client
 from tests.support.agi_peer import default_env
 from tests.support.calls import NUMBERS, READY, T0, Transport, call_channel, dump
 from tests.support.fastagi_client import FastAgiServerProcess
@@ -164,7 +164,7 @@ def test_a_hang_up_spooled_during_an_outage_and_replayed_after_the_reap_corrects
     general = load_config(config).general
     spool = Path(general.spool_dir) / "spool.jsonl"
     spooled = spool.read_text()
-    connection = RespConnection(redis_url, 2.0)
+    connection = plain_client(redis_url, 2.0)
     try:
         assert replay(general.spool_dir, connection.pipeline).batches == 1
         after = dump(client)
@@ -187,7 +187,7 @@ def test_an_arrival_replayed_after_its_call_was_reaped_changes_nothing(config, c
     general = load_config(config).general
     spool = Path(general.spool_dir) / "spool.jsonl"
     spooled = spool.read_text()
-    connection = RespConnection(redis_url, 2.0)
+    connection = plain_client(redis_url, 2.0)
     try:
         assert replay(general.spool_dir, connection.pipeline).batches == 1
         assert client.zcard("ph:open:{support}") == 1  # replayed: a call decided in an outage may die too
@@ -205,7 +205,7 @@ def test_an_arrival_replayed_after_its_call_was_reaped_changes_nothing(config, c
 def test_a_hang_up_landing_between_the_reapers_read_and_write_is_never_overwritten(config, client, redis_url):
     line = Line(config, "1700000304.1", T0).arrive().answered()
     general = load_config(config).general
-    connection = RespConnection(redis_url, 2.0)
+    connection = plain_client(redis_url, 2.0)
 
     def execute(commands):
         replies = connection.pipeline(commands)
@@ -227,7 +227,7 @@ def test_a_hang_up_landing_between_the_reapers_read_and_write_is_never_overwritt
 def test_one_reaper_at_a_time_and_a_reaper_killed_half_way_is_finished_by_the_next(config, client, redis_url):
     line = Line(config, "1700000305.1", T0).arrive()
     general = load_config(config).general
-    connection = RespConnection(redis_url, 2.0)
+    connection = plain_client(redis_url, 2.0)
 
     class Killed(Exception):
         pass

@@ -27,7 +27,7 @@ def _base_ms() -> int:
     return max(now_minute - 10, now_minute - now_minute % 1440) * 60_000
 
 
-@pytest.mark.parametrize("transport", ["plain", "fastagi-resp", "fastagi-redis-py"])
+@pytest.mark.parametrize("transport", ["plain", "fastagi"])
 def test_calls_reach_the_master_the_sentinels_name_through_every_transport(sentinel, tmp_path, transport):
     spool = tmp_path / "spool"
     config = scale_calls.write_config(tmp_path / "ph.conf", sentinel.url, spool, TIMEOUT_MS)
@@ -35,7 +35,7 @@ def test_calls_reach_the_master_the_sentinels_name_through_every_transport(senti
     if transport == "plain":
         run = scale_calls.plain_transport(config)
     else:
-        server = FastAgiServerProcess(config, "--redis-client", transport.removeprefix("fastagi-")).start()
+        server = FastAgiServerProcess(config).start()
         run = scale_calls.fastagi_transport([server.port])
     try:
         driver = scale_calls.CallRun(run, base_ms=_base_ms(), uid_prefix="1790000400")
@@ -61,10 +61,7 @@ def test_calls_reach_the_master_the_sentinels_name_through_every_transport(senti
     assert json.loads(stats.stdout)["total"]["all"]["offered"] == offered
 
 
-@pytest.mark.parametrize("client", ["resp", "redis-py"])
-def test_the_master_killed_during_calls_blocks_no_call_and_loses_nothing(
-    sentinel, tmp_path, record_figures, client
-):
+def test_the_master_killed_during_calls_blocks_no_call_and_loses_nothing(sentinel, tmp_path, record_figures):
     killed = {}
 
     def kill() -> None:
@@ -81,7 +78,6 @@ def test_the_master_killed_during_calls_blocks_no_call_and_loses_nothing(
         sentinel.client,
         tmp_path,
         record_figures,
-        server_client=client,
         failover=kill,
         recovered=promoted,
         base_ms=_base_ms(),

@@ -15,7 +15,7 @@ import asyncio
 import os
 import select
 
-from premium_hotline.agi.protocol import AGIError, AgiTimeout
+from premium_hotline.agi.protocol import AgiError, AgiTimeout
 from premium_hotline.agi.session import PlainSession, PystAGI, run_sync
 from premium_hotline.log import Log
 from premium_hotline.routes import get_handler
@@ -94,7 +94,7 @@ def run_plain(route: str, env: dict, responder, config, clock_ms: int) -> Outcom
         session = PlainSession(agi, lambda: setattr(outcome, "closed", True))
         try:
             run_sync(get_handler(route)(_call(session, outcome.store, config, route, clock_ms)))
-        except AGIError as exc:
+        except AgiError as exc:
             outcome.error = exc
     finally:
         os.close(write_fd)
@@ -176,7 +176,7 @@ def run_fastagi(route: str, env: dict, responder, config, clock_ms: int) -> Outc
         session.env = dict(env)
         try:
             await get_handler(route)(_call(session, outcome.store, config, route, clock_ms))
-        except AGIError as exc:
+        except AgiError as exc:
             outcome.error = exc
         if transport.partial:
             outcome.lines.append(transport.partial.decode("utf-8", "replace"))

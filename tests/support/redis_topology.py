@@ -208,7 +208,7 @@ class LocalCluster:
         return self.node(view[master.port][0])
 
     def owner_of(self, key: str) -> ClusterNodeProcess:
-        from premium_hotline.store.topology import key_slot
+        from premium_hotline.redis.slots import key_slot
 
         slot = key_slot(key)
         with _plain(self.masters()[0].port) as client:

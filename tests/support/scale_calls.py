@@ -385,7 +385,6 @@ def through_failover(
     tmp_path: Path,
     record_figures,
     *,
-    server_client: str,
     failover,
     recovered,
     base_ms: int,
@@ -401,9 +400,9 @@ def through_failover(
     config = write_config(tmp_path / "ph.conf", url, spool, timeout_ms)
     # The server's own background replay is off here, so the figures can count what was
     # spooled; `premium-hotline replay` then sends it (test_scale_cluster tests the former).
-    server = FastAgiServerProcess(config, "--redis-client", server_client, "--replay-every", "0").start()
+    server = FastAgiServerProcess(config, "--replay-every", "0").start()
     runs = {
-        f"fastagi-{server_client}": CallRun(
+        "fastagi": CallRun(
             fastagi_transport([server.port]), base_ms=base_ms, uid_prefix="1790000300", workers=3, pace_s=0.02
         ),
         "plain": CallRun(plain_transport(config), base_ms=base_ms, uid_prefix="1790000301", workers=2),

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from premium_hotline.agi.lines import FdLines, read_env_lines
-from premium_hotline.agi.protocol import AgiHangup, AgiProtocolError, AgiTimeout, parse_env
+from premium_hotline.agi.lines import FdLines, read_env
+from premium_hotline.agi.protocol import AgiHangup, AgiProtocolError, AgiTimeout
 
 
 def pipe_with(data: bytes, close: bool = True) -> FdLines:
@@ -43,25 +43,25 @@ def test_over_long_line_is_refused():
 def test_env_without_blank_line_is_not_agi():
     reader = pipe_with(b"agi_request: x\n")
     with pytest.raises(AgiProtocolError):
-        read_env_lines(reader.readline)
+        read_env(reader.readline)
 
 
 def test_no_env_at_all_is_a_hangup():
     with pytest.raises(AgiHangup):
-        read_env_lines(pipe_with(b"").readline)
+        read_env(pipe_with(b"").readline)
 
 
 def test_env_is_bounded():
     reader = pipe_with(b"agi_x: y\n" * 500 + b"\n")
     with pytest.raises(AgiProtocolError):
-        read_env_lines(reader.readline)
+        read_env(reader.readline)
 
 
 @given(st.binary(max_size=300))
 def test_any_bytes_in_the_env_block_parse_or_fail_cleanly(data):
     reader = pipe_with(data.replace(b"\n\n", b"\n") + b"\n\n")
     try:
-        env = parse_env(read_env_lines(reader.readline))
+        env = read_env(reader.readline)
     except (AgiProtocolError, AgiHangup):
         return
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())

@@ -25,13 +25,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from premium_hotline.agi.lines import FdLines, read_env_lines
+from premium_hotline.agi.lines import FdLines, read_env
 from premium_hotline.agi.protocol import (
     MAX_ENV_BYTES,
     MAX_INTERIM_LINES,
-    AGIError,
+    AgiError,
     AgiProtocolError,
-    parse_env,
 )
 from premium_hotline.config import load_config
 from premium_hotline.server.session import READ_LIMIT, AsyncSession
@@ -201,7 +200,7 @@ def allowed_shapes(route: str, transport: str, config) -> list[list[tuple]]:
 
 def check_stream(outcome, route: str, transport: str, config) -> None:
     """No extra command: each line is one well-formed command, in a legitimate stream's order."""
-    assert outcome.error is None or isinstance(outcome.error, AGIError), repr(outcome.error)
+    assert outcome.error is None or isinstance(outcome.error, AgiError), repr(outcome.error)
     shapes = [command_shape(line) for line in outcome.lines]
     variants = allowed_shapes(route, transport, config)
     assert any(shapes == variant[: len(shapes)] for variant in variants), (shapes, variants)
@@ -366,7 +365,7 @@ def test_a_peer_that_never_finishes_a_reply_is_cut_off(config, transport, line, 
         return [line] * 2000
 
     outcome = run("decide_tariff", default_env(), responder, config, transport)
-    assert isinstance(outcome.error, AGIError)
+    assert isinstance(outcome.error, AgiError)
     check_stream(outcome, "decide_tariff", transport, config)
     # At most `cap` lines were taken for one command: a 100 line is not a reply, so the route
     # stops at its read; a 520 usage error is one, so the route goes on to fail at its next SET.
@@ -416,7 +415,7 @@ BIG_ENVS = {
 def test_the_environment_block_is_bounded_in_both_readers(case):
     data = BIG_ENVS[case]
     with pytest.raises(AgiProtocolError):
-        read_env_lines(_pipe_reader(data).readline)
+        read_env(_pipe_reader(data).readline)
     with pytest.raises(AgiProtocolError):
         asyncio.run(_session_env(data))
 
@@ -424,7 +423,7 @@ def test_the_environment_block_is_bounded_in_both_readers(case):
 def test_an_environment_at_the_limit_is_still_read():
     data = b"".join(b"agi_arg_%d: %s\n" % (i, b"x" * 900) for i in range(1, 60)) + b"\n"
     assert len(data) < MAX_ENV_BYTES
-    assert len(read_env_lines(_pipe_reader(data).readline)) == 59
+    assert len(read_env(_pipe_reader(data).readline)) == 59
     assert len(asyncio.run(_session_env(data))) == 59
 
 
@@ -434,12 +433,12 @@ def test_any_bytes_give_the_same_environment_or_the_same_refusal_in_both_readers
     data = data + b"\n\n"
     results = []
     for read in (
-        lambda: parse_env(read_env_lines(_pipe_reader(data).readline)),
+        lambda: read_env(_pipe_reader(data).readline),
         lambda: asyncio.run(_session_env(data)),
     ):
         try:
             env = read()
-        except AGIError as exc:
+        except AgiError as exc:
             results.append(type(exc).__name__)
         else:
             results.append(env)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from premium_hotline.store.durability import persistence, warn_if_not_durable, weakness
-from premium_hotline.store.resp import RespError
+from premium_hotline.redis.errors import RespError
 
 NOPERM = RespError("NOPERM User ph has no permissions to run the 'config|get' command")
 

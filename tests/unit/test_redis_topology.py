@@ -1,27 +1,26 @@
 """Cluster and Sentinel without a server: URL forms, hash slots, and how a pipeline is routed.
 
-The real engines are in tests/scale; here each rule of store/topology.py is pinned down on its
-own, with a fake cluster whose nodes answer from a table.
+The real engines are in tests/scale; here each rule of redis/url.py and redis/slots.py is pinned
+down on its own, with a fake cluster whose nodes answer from a table.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from premium_hotline.store import records
-from premium_hotline.store.keys import Keys
-from premium_hotline.store.resp import RedisUnavailable, RedisURL, RespError
-from premium_hotline.store.topology import (
+from premium_hotline.redis.errors import RedisUnavailable, RespError
+from premium_hotline.redis.slots import (
     MAX_REDIRECTS,
     Routing,
     SlotMap,
     command_key,
-    is_topology_url,
     key_slot,
     parse_cluster_slots,
     parse_redirect,
-    parse_topology_url,
 )
+from premium_hotline.redis.url import parse_url
+from premium_hotline.store import records
+from premium_hotline.store.keys import Keys
 
 A, B, C = ("10.0.0.1", 7000), ("10.0.0.2", 7001), ("10.0.0.3", 7002)
 THREE = SlotMap([(0, 5460, A), (5461, 10922, B), (10923, 16383, C)])
@@ -71,17 +70,17 @@ def test_the_key_that_routes_a_command():
 
 
 def test_cluster_url_lists_seed_nodes_and_database_zero_only():
-    topology = parse_topology_url("redis+cluster://u:p%40ss@h1:7000,h2:7001,[::1]:7002/0")
+    topology = parse_url("redis+cluster://u:p%40ss@h1:7000,h2:7001,[::1]:7002/0")
     assert topology.kind == "cluster"
     assert topology.nodes == [("h1", 7000), ("h2", 7001), ("::1", 7002)]
     assert (topology.username, topology.password, topology.db) == ("u", "p@ss", 0)
-    assert parse_topology_url("redis+cluster://h1").nodes == [("h1", 6379)]
+    assert parse_url("redis+cluster://h1").nodes == [("h1", 6379)]
     with pytest.raises(ValueError, match="database 0 only"):
-        parse_topology_url("redis+cluster://h1:7000/3")
+        parse_url("redis+cluster://h1:7000/3")
 
 
 def test_sentinel_url_lists_sentinels_then_master_name_and_database():
-    topology = parse_topology_url("redis+sentinel://:secret@s1,s2:26380/mymaster/2")
+    topology = parse_url("redis+sentinel://:secret@s1,s2:26380/mymaster/2")
     assert topology.kind == "sentinel"
     assert topology.nodes == [("s1", 26379), ("s2", 26380)]
     assert (topology.master, topology.db, topology.username, topology.password) == (
@@ -92,15 +91,20 @@ def test_sentinel_url_lists_sentinels_then_master_name_and_database():
     )
     for bad in ("redis+sentinel://s1:26379", "redis+sentinel://s1/m/x", "redis+sentinel://s1:port/m"):
         with pytest.raises(ValueError):
-            parse_topology_url(bad)
-    assert is_topology_url("redis+sentinel://s1/m") and not is_topology_url("redis://h/0")
+            parse_url(bad)
 
 
-def test_node_url_carries_the_credentials_to_each_node():
-    topology = parse_topology_url("redis+sentinel://user:p%3Aw@s1/m/4")
-    url = RedisURL(topology.node_url(("10.1.1.1", 6380)))
-    assert (url.host, url.port, url.db, url.username, url.password) == ("10.1.1.1", 6380, 4, "user", "p:w")
-    assert RedisURL(parse_topology_url("redis+cluster://h").node_url(("::1", 7000))).host == "::1"
+def test_each_node_gets_the_data_credentials_and_each_sentinel_its_own():
+    target = parse_url(
+        "rediss+sentinel://user:p%3Aw@s1/m/4?sentinel_username=su&sentinel_password=s%26p", "/ca"
+    )
+    node = target.node(("10.1.1.1", 6380))
+    assert (node.nodes, node.db, node.username, node.password) == ([("10.1.1.1", 6380)], 4, "user", "p:w")
+    assert (node.tls, node.ca_file) == (True, "/ca")
+    sentinel = target.sentinel(("s1", 26379))
+    assert (sentinel.username, sentinel.password, sentinel.tls, sentinel.db) == ("su", "s&p", True, 0)
+    assert parse_url("redis+cluster://h").node(("::1", 7000)).nodes == [("::1", 7000)]
+    assert parse_url("redis+sentinel://:pw@s1/m").sentinel(("s1", 1)).password is None  # data password only
 
 
 def test_check_config_names_a_malformed_sentinel_url(write_config):
@@ -252,5 +256,5 @@ def test_a_slot_no_node_serves_is_an_outage_not_a_crash():
 def test_a_malformed_url_is_reported_without_its_password():
     for bad in ("redis+cluster://u:s3cr3t-pw@h1:7000/2", "redis+sentinel://:s3cr3t-pw@s1:x/m"):
         with pytest.raises(ValueError) as error:
-            parse_topology_url(bad)
+            parse_url(bad)
         assert "s3cr3t-pw" not in str(error.value) and "***" in str(error.value)

@@ -9,7 +9,7 @@ import pytest
 from premium_hotline import log as log_module
 from premium_hotline.config import load_config
 from premium_hotline.log import Log, redact_url, register_secret, scrub, url_password
-from premium_hotline.store.resp import RedisURL
+from premium_hotline.redis.url import parse_url
 
 PASSWORD = "S3cret-p@ss%2Fword"  # percent-encoded '/' in the URL: both forms are secret
 
@@ -34,7 +34,7 @@ def test_a_url_is_shown_without_its_password(url, password, shown):
 
 def test_an_unusable_url_is_refused_without_quoting_its_password():
     with pytest.raises(ValueError) as refused:
-        RedisURL(f"ftp://ph:{PASSWORD}@127.0.0.1/0")
+        parse_url(f"ftp://ph:{PASSWORD}@127.0.0.1/0")
     assert PASSWORD not in str(refused.value) and "***" in str(refused.value)
 
 
