@@ -26,7 +26,7 @@ from ..core.lost import lost_ending, lost_record
 from ..core.timeline import LOST
 from ..redis.errors import RespError
 from .keys import Keys
-from .records import COUNTED_TTL_S, _flat, _public, kpi_fields
+from .records import COUNTED_TTL_S, flat_fields, kpi_fields, public_fields
 
 BATCH = 200  # open calls looked at per queue and per round
 MAX_ROUNDS = 50  # bounds one reap; the rest waits for the next
@@ -171,7 +171,7 @@ def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: 
     writes = []
     for _, uid, fields, ending in plans:
         record = lost_record(uid, fields, ending, reaped_ms=now_ms)
-        writes.append(["EVAL", CLOSE_LOST_LUA, "1", keys.call(uid), str(ttl_s), *_flat(record)])
+        writes.append(["EVAL", CLOSE_LOST_LUA, "1", keys.call(uid), str(ttl_s), *flat_fields(record)])
     written = _checked(execute(writes)) if writes else []
     counts = [["ZREM", keys.open_calls(q), uid] for q, uid in drop]
     counting = []
@@ -196,7 +196,7 @@ def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: 
                 uid,
                 str(ttl_s),
                 guard_ttl,
-                *_flat(kpis),
+                *flat_fields(kpis),
             ]
         )
     replies = _checked(execute(counts)) if counts else []
@@ -207,10 +207,10 @@ def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: 
             event = {
                 "type": "lost",
                 "uniqueid": uid,
-                **_public(lost_record(uid, fields, ending, reaped_ms=now_ms)),
+                **public_fields(lost_record(uid, fields, ending, reaped_ms=now_ms)),
             }
             events.append(
-                ["XADD", keys.events(), "MAXLEN", "~", str(general.events_maxlen), "*", *_flat(event)]
+                ["XADD", keys.events(), "MAXLEN", "~", str(general.events_maxlen), "*", *flat_fields(event)]
             )
         else:
             report.already_counted += 1

@@ -54,7 +54,7 @@ OPEN_KEEP_MS = 6 * DAY_S * 1000
 LIVE_ONLY = "live-only"  # marker: first element of a command that a replay must skip
 
 
-def _flat(fields: dict) -> list[str]:
+def flat_fields(fields: dict) -> list[str]:
     flat: list[str] = []
     for key, value in fields.items():
         if value is None:
@@ -70,11 +70,11 @@ def _call_and_event(
 ) -> list[list]:
     """What every route writes first: its fields of the call's hash (TTL renewed) and an event."""
     call_key = keys.call(uniqueid)
-    event = {"type": kind, "uniqueid": uniqueid, **_public(record)}
+    event = {"type": kind, "uniqueid": uniqueid, **public_fields(record)}
     return [
-        ["HSET", call_key, *_flat(record)],
+        ["HSET", call_key, *flat_fields(record)],
         ["EXPIRE", call_key, str(ttl_s)],
-        ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *_flat(event)],
+        ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *flat_fields(event)],
     ]
 
 
@@ -206,7 +206,7 @@ def call_closed(
                 uniqueid,
                 str(ttl_s),
                 str(min(ttl_s, COUNTED_TTL_S)),
-                *_flat(kpis),
+                *flat_fields(kpis),
             ],
         ]
         # Live only, for the predictor's talk time and patience: outcome, queue time, talk time.
@@ -239,7 +239,7 @@ PROMISE_TTL_S = 2 * DAY_S  # a day's count (and its guard), read for a day; the 
 
 def _promise(key: str, guard_key: str, member: str, first_ms: str, fields: dict[str, int]) -> list[list]:
     ttl = str(PROMISE_TTL_S)
-    return [["EVAL", PROMISE_LUA, "2", key, guard_key, ttl, member, first_ms, *_flat(fields)]]
+    return [["EVAL", PROMISE_LUA, "2", key, guard_key, ttl, member, first_ms, *flat_fields(fields)]]
 
 
 def promise_decided(
@@ -257,7 +257,7 @@ def promise_settled(key: str, guard_key: str, uniqueid: str, fields: dict[str, i
 _PRIVATE = ("caller",)
 
 
-def _public(record: dict) -> dict:
+def public_fields(record: dict) -> dict:
     """Event fields: the record minus what only the call hash may hold (the caller's hash)."""
     return {k: v for k, v in record.items() if k not in _PRIVATE}
 

@@ -19,9 +19,9 @@ import pytest
 
 from premium_hotline.config import load_config
 from premium_hotline.core.kpi import Tally, accumulate
+from premium_hotline.redis.connect import plain_client
 from premium_hotline.store import reaper
 from premium_hotline.store.replay import replay
-from premium_hotline.redis.connect import plain_client
 from tests.support.agi_peer import default_env
 from tests.support.calls import NUMBERS, READY, T0, Transport, call_channel, dump
 from tests.support.fastagi_client import FastAgiServerProcess

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from premium_hotline.store.durability import persistence, warn_if_not_durable, weakness
 from premium_hotline.redis.errors import RespError
+from premium_hotline.store.durability import persistence, warn_if_not_durable, weakness
 
 NOPERM = RespError("NOPERM User ph has no permissions to run the 'config|get' command")
 
