@@ -22,6 +22,18 @@ ENV_VAR = "PREMIUM_HOTLINE_CONFIG"
 FRANCE = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT"})
 
 
+# `answer`: early (default) answers the caller only when a person answers, so nothing is
+# billable on the wire before a human (L.224-38); immediate answers at once, for trunks that
+# cannot carry early media.
+EARLY = "early"
+IMMEDIATE = "immediate"
+# Carriers drop early media that lasts too long, and a proxy gives up an INVITE that got no final
+# answer after RFC 3261's Timer C (more than 3 minutes; Asterisk sends its 183 only once, so
+# nothing refreshes it). 120 s stays well inside that and inside the usual 90-180 s no-answer
+# timers of French carriers, while longer than all but the worst queue waits.
+EARLY_MEDIA_MAX_S = 120
+
+
 def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH
 
@@ -31,11 +43,13 @@ class General:
 
     __slots__ = (
         "agi_timeout_ms",
+        "answer",
         "caller_hash_key",
         "caller_privacy",
         "closed_dates",
         "commitment_s",
         "default_queue",
+        "early_media_max_s",
         "events_maxlen",
         "fail_tariff",
         "holidays",
@@ -77,6 +91,9 @@ class General:
         self.timezone = "Europe/Paris"
         self.promise_confidence = 0.95
         self.agi_timeout_ms = 2000
+        # early: the caller is answered when a person answers, never before (see answer_for).
+        self.answer = EARLY
+        self.early_media_max_s = EARLY_MEDIA_MAX_S
 
 
 class NumberEntry:
@@ -84,8 +101,10 @@ class NumberEntry:
 
     __slots__ = (
         "announce",
+        "answer",
         "closed_dates",
         "commitment_s",
+        "early_media_max_s",
         "errors",
         "holidays",
         "hours",
@@ -109,6 +128,8 @@ class NumberEntry:
         self.timezone = ""
         self.announce = ""
         self.commitment_s = 0
+        self.answer = ""  # empty: [general]'s
+        self.early_media_max_s = 0  # 0: [general]'s
         self.holidays = ""
         self.closed_dates: frozenset = frozenset()
         self.path = path
@@ -142,6 +163,12 @@ class Config:
 
     def commitment_for(self, entry: NumberEntry | None) -> int:
         return (entry.commitment_s if entry and entry.commitment_s else 0) or self.general.commitment_s
+
+    def answer_for(self, entry: NumberEntry | None) -> tuple[str, int]:
+        """How calls to this number are answered: (`early` or `immediate`, early_media_max_s)."""
+        general = self.general
+        answer = (entry.answer if entry else "") or general.answer
+        return answer, (entry.early_media_max_s if entry else 0) or general.early_media_max_s
 
     def timezone_for(self, entry: NumberEntry | None) -> str:
         return (entry.timezone if entry else "") or self.general.timezone
@@ -283,6 +310,8 @@ _GENERAL_KEYS = {
     "timezone": _timezone,
     "promise_confidence": _float(0.5, 0.9999),
     "agi_timeout_ms": _int(100, 60_000),
+    "answer": _choice(EARLY, IMMEDIATE),
+    "early_media_max_s": _int(5, 3600),
 }
 
 _NUMBER_KEYS = {
@@ -296,6 +325,8 @@ _NUMBER_KEYS = {
     "commitment_s": _int(1, 3600),
     "holidays": _holidays,
     "closed_dates": parse_dates,
+    "answer": _choice(EARLY, IMMEDIATE),
+    "early_media_max_s": _int(5, 3600),
 }
 
 

@@ -4,6 +4,12 @@ Dialplan: pushed first thing, `Set(CHANNEL(hangup_handler_push)=premium-hotline-
 so it runs however the call ends, abandoned callers included. It runs on a dead channel, where
 Asterisk allows only GET/SET VARIABLE and a few more: that is all it uses. Billable seconds
 count from the human's answer; a downgraded or free call bills nothing.
+
+The wire's side comes from Asterisk too: `CDR(answer,u)`, read here, is when the caller's channel
+was answered (app_queue's answer at the bridge, or the dialplan's once early_media_max_s ran out;
+0 for a call never answered), checked on Asterisk 22 to match the 200 OK the caller got within a
+few ms. The number's service price S comes from the config, since the operator charges it on a
+call decided free as well: what it charged beyond what is owed is `refund_due`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,14 @@ from ..core.timeline import ended
 from ..store import records
 from ..store.keys import Keys
 from .call import NOW, Call, as_int, channel_queue, userfield
+
+
+def epoch_seconds_ms(text: str) -> int:
+    """`1796196222.823110` (CDR(answer,u), epoch seconds) as epoch ms; 0 when never answered."""
+    try:
+        return max(0, round(float(text) * 1000))
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 async def handle(call: Call) -> None:
@@ -31,6 +45,8 @@ async def handle(call: Call) -> None:
             "queue": "${PH_QUEUE}",
             "did": "${PH_DID}",
             "queue_status": "${QUEUESTATUS}",
+            "wire": "${CDR(answer,u)}",
+            "wire_stamp": "${PH_WIRE_ANSWERED_MS}",
             "now": NOW,
         }
     )
@@ -38,6 +54,9 @@ async def handle(call: Call) -> None:
     ended_ms = call.asterisk_ms(marks["now"])
     decided = marks["decided"] or marks["tariff"] or "free"
     human = marks["human"] or marks["stamped"]
+    entry = call.config.lookup(marks["did"]) if marks["did"] else None
+    surcharge = str(entry.rate) if entry is not None and entry.rate is not None and not entry.broken else ""
+    wire_ms = epoch_seconds_ms(marks["wire"]) or as_int(marks["wire_stamp"]) or None
     ending = ended(
         arrived_ms=marks["arrived"],
         queued_ms=marks["queued"],
@@ -51,14 +70,19 @@ async def handle(call: Call) -> None:
         short_abandon_s=general.short_abandon_s,
         service_level_s=general.service_level_s,
         queue_status=marks["queue_status"],
+        wire_answered_ms=wire_ms,
+        surcharge=surcharge,
     )
     agi = call.agi
     amount = f"{ending.amount:.2f}"
+    refund = f"{ending.refund_due:.2f}"
     cut: AGIError | None = None
     try:
         await agi.set("PH_OUTCOME", ending.outcome)
         await agi.set("PH_BILLABLE_S", ending.billable_s)
         await agi.set("PH_AMOUNT", amount)
+        await agi.set("PH_WIRE_BILLABLE_S", ending.wire_billable_s)
+        await agi.set("PH_REFUND_DUE", refund)
         await agi.set(
             "CDR(userfield)",
             userfield(
@@ -69,6 +93,8 @@ async def handle(call: Call) -> None:
                 outcome=ending.outcome,
                 billable_s=ending.billable_s,
                 amount=amount,
+                wire_billable_s=ending.wire_billable_s,
+                refund_due=refund if ending.refund_due else "",
             ),
         )
         await agi.close()
@@ -100,6 +126,10 @@ async def handle(call: Call) -> None:
         "talk_s": ending.talk_s,
         "billable_s": ending.billable_s,
         "amount": amount,
+        # Empty when the network never answered the caller (the field is there all the same).
+        "wire_answered_ms": ending.wire_answered_ms or "",
+        "wire_billable_s": ending.wire_billable_s,
+        "refund_due": refund,
         "sla_breached": ending.sla_breached,
         "queue_status": marks["queue_status"] or None,
     }

@@ -1,8 +1,9 @@
 """Route `decide_tariff`: premium or free, at call arrival, before the caller hears anything.
 
 Dialplan: `AGI(decide_tariff.py,${EXTEN})`. Sets PH_TARIFF, PH_REASON, PH_RATE, PH_QUEUE,
-PH_ANNOUNCE (and PH_DECIDED, PH_COMMITMENT_S, PH_DID, PH_ARRIVED_MS for the later routes) and
-CDR(userfield). Asterisk is asked once (queue state, clock, marks set by the dialplan), Redis at
+PH_ANNOUNCE (and PH_DECIDED, PH_COMMITMENT_S, PH_DID, PH_ARRIVED_MS for the later routes),
+PH_ANSWER and PH_EARLY_MAX_S (how the dialplan answers the call: it runs on a channel that is not
+answered, and this route never answers it) and CDR(userfield). Asterisk is asked once (queue state, clock, marks set by the dialplan), Redis at
 most once before replying (recent waits, only when every other rule already allows premium), and
 the call's record is written after the dialplan has moved on.
 """
@@ -171,6 +172,7 @@ async def handle(call: Call) -> None:
         call.log.error("decision_failed", error=repr(exc), number=number, exc_info=True)
         decision = Decision(general.fail_tariff, "internal_error", queue=queue)
     commitment_s = decision.commitment_s or call.config.commitment_for(entry)
+    answer, early_max_s = call.config.answer_for(entry)
 
     agi = call.agi
     await agi.set("PH_TARIFF", decision.tariff)
@@ -181,6 +183,8 @@ async def handle(call: Call) -> None:
     await agi.set("PH_DECIDED", decision.tariff)
     await agi.set("PH_COMMITMENT_S", commitment_s)
     await agi.set("PH_DID", number)
+    await agi.set("PH_ANSWER", answer)
+    await agi.set("PH_EARLY_MAX_S", early_max_s)
     if not (live and live["arrived"]):
         await agi.set("PH_ARRIVED_MS", arrived_ms)
     await agi.set(
@@ -201,6 +205,7 @@ async def handle(call: Call) -> None:
         "decided_reason": decision.reason,
         "rate": decision.rate_text,
         "commitment_s": commitment_s,
+        "answer": answer,
         "arrived_at": arrived_ms,
         "decided_at": now_ms,
         "caller": call.caller_identity(),
