@@ -5,11 +5,9 @@ so it runs however the call ends, abandoned callers included. It runs on a dead 
 Asterisk allows only GET/SET VARIABLE and a few more: that is all it uses. Billable seconds
 count from the human's answer; a downgraded or free call bills nothing.
 
-The wire's side comes from Asterisk too: `CDR(answer,u)`, read here, is when the caller's channel
-was answered (app_queue's answer at the bridge, or the dialplan's once early_media_max_s ran out;
-0 for a call never answered), checked on Asterisk 22 to match the 200 OK the caller got within a
-few ms. The number's service price S comes from the config, since the operator charges it on a
-call decided free as well: what it charged beyond what is owed is `refund_due`.
+The wire's side comes from Asterisk too (`wire_answered_ms`, see `network_answer`). The number's
+service price S comes from the config, since the operator charges it on a call decided free as
+well: what it charged beyond what is owed is `refund_due`.
 """
 
 from __future__ import annotations
@@ -19,6 +17,29 @@ from ..core.timeline import ended
 from ..store import records
 from ..store.keys import Keys
 from .call import NOW, Call, as_int, channel_queue, userfield
+
+
+def network_answer(marks: dict[str, str], ended_ms: int, human_ms: int) -> int | None:
+    """When the network answered the caller (its 200 OK), in Asterisk's epoch ms; None: never.
+
+    In order: the dialplan's stamp (`PH_WIRE_ANSWERED_MS`, set as its own Answer() runs: answer =
+    immediate, or early_media_max_s reached); app_queue's answer at the bridge, `ANSWEREDTIME_MS`
+    before the hang-up (Asterisk 20.19 and 22.9+; checked on 22.10 against the caller's 200 OK:
+    1 to 3 ms); on older versions the person's answer, which the bridge follows by the
+    agent_answered round trip; the CDR's answer last. `CDR(answer)` is not first: in a hang-up
+    handler after a bridge with a Queue AGI it was the bridge's end on 22.10, not the answer.
+    """
+    stamp = as_int(marks.get("wire_stamp", ""))
+    if stamp > 0:
+        return stamp
+    if marks.get("state") != "Up":
+        return None
+    bridged = as_int(marks.get("bridged_ms", ""), -1)
+    if bridged > 0 and human_ms:
+        return ended_ms - bridged
+    if human_ms:
+        return human_ms
+    return epoch_seconds_ms(marks.get("cdr_answer", "")) or None
 
 
 def epoch_seconds_ms(text: str) -> int:
@@ -45,18 +66,23 @@ async def handle(call: Call) -> None:
             "queue": "${PH_QUEUE}",
             "did": "${PH_DID}",
             "queue_status": "${QUEUESTATUS}",
-            "wire": "${CDR(answer,u)}",
             "wire_stamp": "${PH_WIRE_ANSWERED_MS}",
+            "bridged_ms": "${ANSWEREDTIME_MS}",
+            "state": "${CHANNEL(state)}",
+            "cdr_answer": "${CDR(answer,u)}",
+            "ended": "${PH_ENDED_MS}",
             "now": NOW,
         }
     )
     general = call.general
-    ended_ms = call.asterisk_ms(marks["now"])
+    # The hang-up handler's own stamp (the dialplan's first step, before this script started),
+    # else Asterisk's clock now, late by the AGI start-up.
+    ended_ms = call.asterisk_ms(marks["ended"] or marks["now"])
     decided = marks["decided"] or marks["tariff"] or "free"
     human = marks["human"] or marks["stamped"]
     entry = call.config.lookup(marks["did"]) if marks["did"] else None
     surcharge = str(entry.rate) if entry is not None and entry.rate is not None and not entry.broken else ""
-    wire_ms = epoch_seconds_ms(marks["wire"]) or as_int(marks["wire_stamp"]) or None
+    wire_ms = network_answer(marks, ended_ms, as_int(human))
     ending = ended(
         arrived_ms=marks["arrived"],
         queued_ms=marks["queued"],

@@ -2,10 +2,11 @@
 
 Dialplan: `AGI(decide_tariff.py,${EXTEN})`. Sets PH_TARIFF, PH_REASON, PH_RATE, PH_QUEUE,
 PH_ANNOUNCE (and PH_DECIDED, PH_COMMITMENT_S, PH_DID, PH_ARRIVED_MS for the later routes),
-PH_ANSWER and PH_EARLY_MAX_S (how the dialplan answers the call: it runs on a channel that is not
-answered, and this route never answers it) and CDR(userfield). Asterisk is asked once (queue state, clock, marks set by the dialplan), Redis at
-most once before replying (recent waits, only when every other rule already allows premium), and
-the call's record is written after the dialplan has moved on.
+PH_ANSWER and PH_EARLY_MAX_S (how the dialplan answers the call: it runs on a channel that is
+not answered, and this route never answers it) and CDR(userfield). Asterisk is asked once (queue
+state, clock, marks set by the dialplan), Redis at most once before replying (recent waits, only
+when every other rule already allows premium), and the call's record is written after the
+dialplan has moved on.
 """
 
 from __future__ import annotations

@@ -70,23 +70,32 @@ class SipError(RuntimeError):
 # ---------------------------------------------------------------------------- ports
 
 
-def free_udp_port(host: str, span: int = 1) -> int:
-    """A UDP port on `host` such that `span` consecutive ports are free (sipp's media uses +2)."""
-    for _ in range(200):
-        base = random.randrange(20_000, 60_000, 4)
+_HANDED_OUT: set[int] = set()
+
+
+def free_udp_port(host: str = "", span: int = 1) -> int:
+    """A UDP port such that `span` consecutive ports are free on every address (sipp binds its
+    control port on 0.0.0.0, and media on port + 2), never one this process handed out before.
+    Below Linux's ephemeral range (32768+), so a client socket cannot take it meanwhile; `host`
+    is kept for the callers' clarity: the check is on all addresses."""
+    for _ in range(500):
+        base = random.randrange(20_000, 32_000, 4)
+        if any(base + offset in _HANDED_OUT for offset in range(span)):
+            continue
         sockets = []
         try:
             for offset in range(span):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 sockets.append(s)
-                s.bind((host, base + offset))
-            return base
+                s.bind(("", base + offset))
         except OSError:
             continue
         finally:
             for s in sockets:
                 s.close()
-    raise SipError(f"no free UDP port range on {host}")
+        _HANDED_OUT.update(base + offset for offset in range(span))
+        return base
+    raise SipError(f"no free UDP port range for {host or 'any address'}")
 
 
 def free_tcp_port() -> int:
@@ -295,9 +304,7 @@ Content-Length: 0
         )
         body = body.replace(marker, marker + "\n" + press, 1)
         # the first 183 is no longer optional: the press must follow it
-        body = body.replace(
-            marker, '<recv response="183" ' + wait + ">" + rtp + "</recv>", 1
-        )
+        body = body.replace(marker, '<recv response="183" ' + wait + ">" + rtp + "</recv>", 1)
     return _xml(body, "ph-caller")
 
 
@@ -337,7 +344,9 @@ SIP/2.0 {reject} Busy Here
 Content-Length: 0
 """
         # The three variables are read by a harmless header so none is "used only once".
-        refuse = refuse.replace("Content-Length", "X-Seen: [$remote] [$contact] [$cseq] [$local]\nContent-Length")
+        refuse = refuse.replace(
+            "Content-Length", "X-Seen: [$remote] [$contact] [$cseq] [$local]\nContent-Length"
+        )
         body = "\n".join([invite, f"<send>{_cdata(refuse)}</send>", '<recv request="ACK"/>'])
         return _xml(body, "ph-agent")
     ringing = f"""\
@@ -794,3 +803,7 @@ class SipNetwork:
             call.hang_up()
         for agent in self.agents.values():
             agent.stop()
+
+
+#: rtp.conf for a sandbox session (two sessions share the range: Asterisk binds free ports).
+RTP_CONF = "[general]\nrtpstart=10000\nrtpend=20000\n"

@@ -67,9 +67,13 @@ def test_a_downgraded_call_refunds_the_whole_surcharge_the_wire_billed():
 
 
 def test_a_call_decided_free_on_a_surcharged_number_refunds_what_the_operator_charged():
-    e = end(decided_tariff="free", tariff="free", reason="no_agent_ready", rate="", wire_answered_ms=T0 + 25_000)
+    e = end(
+        decided_tariff="free", tariff="free", reason="no_agent_ready", rate="", wire_answered_ms=T0 + 25_000
+    )
     assert (e.amount, e.wire_billable_s, e.refund_due) == (Decimal("0.00"), 60, Decimal("0.80"))
-    flat = end(decided_tariff="free", tariff="free", rate="", surcharge="2.99/call", wire_answered_ms=T0 + 25_000)
+    flat = end(
+        decided_tariff="free", tariff="free", rate="", surcharge="2.99/call", wire_answered_ms=T0 + 25_000
+    )
     assert flat.refund_due == Decimal("2.99")
 
 
@@ -98,7 +102,9 @@ def test_a_number_without_surcharge_has_no_refund():
 
 
 @given(
-    st.integers(0, 3_600_000), st.integers(0, 3_600_000), st.sampled_from(["0.80/min", "0.06/min", "3.00/call"])
+    st.integers(0, 3_600_000),
+    st.integers(0, 3_600_000),
+    st.sampled_from(["0.80/min", "0.06/min", "3.00/call"]),
 )
 def test_the_refund_is_never_negative_nor_more_than_the_wire_charge(talk_ms, wait_ms, rate):
     human = T0 + wait_ms
