@@ -15,12 +15,14 @@ Scenarios that do not change the shared config run as parallel calls in one Aste
 
 from __future__ import annotations
 
+import socket
 import time
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
 from tests.e2e.conftest import PRICE_SECONDS
+from tests.e2e.test_fastagi_url_form import fastagi, url_hotline  # noqa: F401  (fixtures)
 
 EARLY_SLACK_S = 0.3  # the most a caller's 200 OK may precede the agent's (issue 11)
 TRUTH_SLACK_MS = 150  # records against the SIP truth, on a loaded 2-core CI box
@@ -168,3 +170,133 @@ def test_sip_callers_are_answered_only_by_a_person_and_billed_from_that_moment(s
 
     print("\ncaller's 200 OK after the agent's, ms:", {k: round(v * 1000) for k, v in gaps.items()})
     sip_line.hotline.assert_clean()
+
+
+def test_sip_hunting_a_silent_agent_a_busy_one_a_paused_one_ringall_rrmemory_and_both_answer_modes(sip_line):
+    pbx = sip_line.pbx
+    pbx.cli("queue pause member PJSIP/sip-paused queue sip-paused")
+    calls = {
+        "hunt": sip_line.call("0899500007", talk_s=2),  # rings a silent agent 2 s, then the next
+        "busy": sip_line.call("0899500008", talk_s=2),  # 486 from the first, the next answers
+        "paused": sip_line.call("0899500009", talk_s=2),  # the only member paused until 2 s
+        "ringall": sip_line.call("0899500010", talk_s=2),  # two ring, the 1 s one answers
+        "immediate": sip_line.call("0899500012", talk_s=2),  # answer = immediate for this number
+        "early_max": sip_line.call("0899500013", talk_s=3),  # early_media_max_s = 5, nobody answers
+        "skip_price": sip_line.call("0899500001", talk_s=2, press_hash_after_s=0.5),
+        "rr_first": sip_line.call("0899500011", talk_s=1),
+    }
+    time.sleep(2)
+    pbx.cli("queue unpause member PJSIP/sip-paused queue sip-paused")
+    calls["rr_first"].wait()
+    calls["rr_second"] = sip_line.call("0899500011", talk_s=1)
+    records = {name: sip_line.record(call) for name, call in calls.items()}
+    for name, call in calls.items():
+        print(name, summary(sip_line, call, records[name]))
+
+    for name in ("hunt", "busy", "paused", "ringall", "skip_price", "rr_first", "rr_second"):
+        assert records[name]["outcome"] == "answered", (name, records[name])
+        assert_answered_with_the_person(sip_line, calls[name], records[name])
+
+    legs = sip_line.legs(calls["hunt"])
+    assert [leg.agent for leg in legs] == ["sip-never-hunt", "sip-hunt"]
+    assert legs[0].cancelled and legs[0].ringing_at is not None
+    assert legs[1].invited_at - legs[0].invited_at >= 1.9  # the queue's ring timeout, 2 s
+    assert records["hunt"]["refund_due"] == "0.00"  # premium, per call: owed as charged
+
+    legs = sip_line.legs(calls["busy"])
+    assert [leg.agent for leg in legs] == ["sip-busy", "sip-busy-next"]
+    assert any(m.sent and m.status == 486 for m in legs[0].messages)
+
+    assert (records["paused"]["decided_reason"], records["paused"]["tariff"]) == ("no_agent_ready", "free")
+    assert sip_line.answered_leg(calls["paused"]).invited_at - calls["paused"].invited_at >= 1.9
+    assert records["paused"]["refund_due"] == per_minute("0.80", records["paused"])
+
+    legs = sip_line.legs(calls["ringall"])
+    assert sorted(leg.agent for leg in legs) == ["sip-ring-fast", "sip-ring-slow"]
+    assert abs(legs[0].invited_at - legs[1].invited_at) < 0.2
+    slow = next(leg for leg in legs if leg.agent == "sip-ring-slow")
+    assert slow.cancelled and slow.answered_at is None
+
+    first, second = (sip_line.answered_leg(calls[n]).agent for n in ("rr_first", "rr_second"))
+    assert {first, second} == {"sip-rr1", "sip-rr2"}  # rrmemory: the next call, the other agent
+
+    # The price message skipped with # after 0.5 s: the queue is joined long before its 2 s end.
+    assert int(records["skip_price"]["before_queue_ms"]) < PRICE_SECONDS * 1000 - 500
+
+    # answer = immediate: the network answers at the decision, before the person; the surcharge
+    # the wire billed before the person is owed back.
+    call, r = calls["immediate"], records["immediate"]
+    leg = sip_line.answered_leg(call)
+    assert call.answered_at < leg.answered_at - 1.0
+    assert abs(int(r["wire_answered_ms"]) - call.answered_at * 1000) <= TRUTH_SLACK_MS
+    assert int(r["wire_billable_s"]) > int(r["billable_s"])
+    wire = Decimal(per_minute("0.80", r))
+    owed = Decimal(per_minute("0.80", {"wire_billable_s": r["billable_s"]}))
+    assert Decimal(r["refund_due"]) == wire - owed > 0
+
+    # early_media_max_s = 5 and nobody: answered at 5 s (that moment recorded), then the caller
+    # left; no person, so all the wire billed is owed back.
+    call, r = calls["early_max"], records["early_max"]
+    assert call.answered_at is not None and 4.8 <= call.answered_at - call.invited_at <= 5.8
+    assert abs(int(r["wire_answered_ms"]) - call.answered_at * 1000) <= TRUTH_SLACK_MS
+    assert (r["outcome"], r.get("human_at")) == ("abandoned", None)
+    assert r["wire_billable_s"] == "3" and r["refund_due"] == per_minute("0.80", r)
+    assert [leg.answered_at for leg in sip_line.legs(call)] in ([None], [None, None])
+    sip_line.hotline.assert_clean()
+
+
+def test_sip_caller_hanging_up_during_the_decision_is_never_answered(sip_line):
+    # A Redis that accepts and never answers makes the decision last redis_timeout_ms (1.5 s).
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        sip_line.hotline.configure(
+            answer="early",
+            redis_url=f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+            redis_timeout_ms="1500",
+        )
+        call = sip_line.call("0899500001", patience_s=0.4).wait()
+        sip_line.pbx.wait_idle(timeout=20)
+        time.sleep(2)
+    finally:
+        silent.close()
+        sip_line.hotline.configure(answer="early")
+    sip_line.pbx.run("premium-hotline", "replay", check=False)
+    record = sip_line.record(call)
+    assert record["outcome"] in ("short_abandon", "abandoned")
+    assert_never_answered(call, record)
+    sip_line.hotline.assert_clean()
+
+
+def test_sip_redis_stopped_the_caller_still_reaches_the_person_free_and_answered_by_them(sip_line):
+    sip_line.hotline.redis_server.stop()
+    try:
+        call = sip_line.call("0899500001", talk_s=2).wait()
+        sip_line.pbx.wait_idle(timeout=30)
+    finally:
+        sip_line.hotline.redis_server.start()
+    sip_line.pbx.run("premium-hotline", "replay", check=False)
+    record = sip_line.record(call)
+    assert (record["outcome"], record["tariff"], record["decided_reason"]) == (
+        "answered",
+        "free",
+        "store_unavailable",
+    )
+    assert_answered_with_the_person(sip_line, call, record)
+    assert record["refund_due"] == per_minute("0.80", record)
+    sip_line.hotline.assert_clean()
+
+
+def test_sip_calls_through_the_fastagi_server(request, sip_network):
+    served = request.getfixturevalue("url_hotline")  # tests/e2e/test_fastagi_url_form.py
+    served.configure(answer="early")
+    line = SipLine(served, sip_network)
+    answered = line.call("0899500001", talk_s=2)
+    left = line.call("0899500006", patience_s=2)
+    record = line.record(answered)
+    assert (record["outcome"], record["tariff"]) == ("answered", "premium")
+    assert_answered_with_the_person(line, answered, record)
+    record = line.record(left)
+    assert_never_answered(left, record)
+    served.assert_clean()
