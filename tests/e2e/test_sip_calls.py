@@ -25,7 +25,10 @@ from tests.e2e.conftest import PRICE_SECONDS
 from tests.e2e.test_fastagi_url_form import fastagi, url_hotline  # noqa: F401  (fixtures)
 
 EARLY_SLACK_S = 0.3  # the most a caller's 200 OK may precede the agent's (issue 11)
-TRUTH_SLACK_MS = 150  # records against the SIP truth, on a loaded 2-core CI box
+MOMENT_SLACK_MS = 60  # a recorded moment (person's answer, network's answer, end) against sipp's
+# Time to a human also holds Asterisk's intake of the INVITE (channel, dialplan start), which on
+# a 2-core CI box running nine callers at once reached 150 ms.
+TTH_SLACK_MS = 300
 
 
 class SipLine:
@@ -109,8 +112,9 @@ def assert_answered_with_the_person(line, call, record) -> float:
     assert gap > -EARLY_SLACK_S, f"{call.caller} answered {-gap:.3f} s before the person"
     assert call.progress_at is not None and call.progress_at < leg.invited_at  # 183 first, early media
     truth_tth = (leg.answered_at - call.invited_at) * 1000
-    assert abs(int(record["time_to_human_ms"]) - truth_tth) <= TRUTH_SLACK_MS, (record, truth_tth)
-    assert abs(int(record["wire_answered_ms"]) - call.answered_at * 1000) <= TRUTH_SLACK_MS
+    assert abs(int(record["time_to_human_ms"]) - truth_tth) <= TTH_SLACK_MS, (record, truth_tth)
+    assert abs(int(record["human_at"]) - leg.answered_at * 1000) <= MOMENT_SLACK_MS
+    assert abs(int(record["wire_answered_ms"]) - call.answered_at * 1000) <= MOMENT_SLACK_MS
     wire_s = call.ended_at - call.answered_at
     assert abs(int(record["wire_billable_s"]) - wire_s) <= 1
     return gap
@@ -180,7 +184,7 @@ def test_sip_hunting_a_silent_agent_a_busy_one_a_paused_one_ringall_rrmemory_and
         "busy": sip_line.call("0899500008", talk_s=2),  # 486 from the first, the next answers
         "paused": sip_line.call("0899500009", talk_s=2),  # the only member paused until 2 s
         "ringall": sip_line.call("0899500010", talk_s=2),  # two ring, the 1 s one answers
-        "immediate": sip_line.call("0899500012", talk_s=2),  # answer = immediate for this number
+        "immediate": sip_line.call("0899500012", talk_s=5),  # answer = immediate for this number
         "early_max": sip_line.call("0899500013", talk_s=3),  # early_media_max_s = 5, nobody answers
         "skip_price": sip_line.call("0899500001", talk_s=2, press_hash_after_s=0.5),
         "rr_first": sip_line.call("0899500011", talk_s=1),
@@ -228,17 +232,18 @@ def test_sip_hunting_a_silent_agent_a_busy_one_a_paused_one_ringall_rrmemory_and
     call, r = calls["immediate"], records["immediate"]
     leg = sip_line.answered_leg(call)
     assert call.answered_at < leg.answered_at - 1.0
-    assert abs(int(r["wire_answered_ms"]) - call.answered_at * 1000) <= TRUTH_SLACK_MS
+    assert abs(int(r["wire_answered_ms"]) - call.answered_at * 1000) <= MOMENT_SLACK_MS
     assert int(r["wire_billable_s"]) > int(r["billable_s"])
     wire = Decimal(per_minute("0.80", r))
     owed = Decimal(per_minute("0.80", {"wire_billable_s": r["billable_s"]}))
     assert Decimal(r["refund_due"]) == wire - owed > 0
 
-    # early_media_max_s = 5 and nobody: answered at 5 s (that moment recorded), then the caller
-    # left; no person, so all the wire billed is owed back.
+    # early_media_max_s = 5 and nobody: answered by 5 s (that moment recorded; Queue's timeout is
+    # whole seconds, so up to 1 s early, never late), then the caller left; no person, so all the
+    # wire billed is owed back.
     call, r = calls["early_max"], records["early_max"]
-    assert call.answered_at is not None and 4.8 <= call.answered_at - call.invited_at <= 5.8
-    assert abs(int(r["wire_answered_ms"]) - call.answered_at * 1000) <= TRUTH_SLACK_MS
+    assert call.answered_at is not None and 3.9 <= call.answered_at - call.invited_at <= 5.3
+    assert abs(int(r["wire_answered_ms"]) - call.answered_at * 1000) <= MOMENT_SLACK_MS
     assert (r["outcome"], r.get("human_at")) == ("abandoned", None)
     assert r["wire_billable_s"] == "3" and r["refund_due"] == per_minute("0.80", r)
     assert [leg.answered_at for leg in sip_line.legs(call)] in ([None], [None, None])
