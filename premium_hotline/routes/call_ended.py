@@ -119,7 +119,8 @@ async def handle(call: Call) -> None:
                 outcome=ending.outcome,
                 billable_s=ending.billable_s,
                 amount=amount,
-                wire_billable_s=ending.wire_billable_s,
+                # Only for a caller the network answered, only when something is owed back.
+                wire_billable_s=ending.wire_billable_s if ending.wire_answered_ms else "",
                 refund_due=refund if ending.refund_due else "",
             ),
         )
