@@ -606,6 +606,18 @@ def _wait_udp_bound(address: str, port: int, sipp: _Sipp, timeout: float = 5.0) 
     raise SipError(f"sipp {sipp.name} never bound {address}:{port}")
 
 
+def _request_at(messages: list[SipMessage], method: str, *, sent: bool) -> float:
+    return next(m.at for m in messages if m.sent == sent and m.method == method)
+
+
+def _invite_response(messages: list[SipMessage], status: int, *, sent: bool) -> float | None:
+    """When the first response `status` to the INVITE went out (sent) or came in."""
+    for m in messages:
+        if m.sent == sent and m.status == status and "INVITE" in m.cseq:
+            return m.at
+    return None
+
+
 @dataclasses.dataclass
 class AgentLeg:
     """One INVITE from Asterisk to an agent, and what the agent answered."""
@@ -614,23 +626,17 @@ class AgentLeg:
     call_id: str
     messages: list[SipMessage]
 
-    def _first(self, status: int, *, sent: bool = True) -> float | None:
-        for m in self.messages:
-            if m.sent == sent and m.status == status and "INVITE" in m.cseq:
-                return m.at
-        return None
-
     @property
     def invited_at(self) -> float:
-        return next(m.at for m in self.messages if m.method == "INVITE" and not m.sent)
+        return _request_at(self.messages, "INVITE", sent=False)
 
     @property
     def ringing_at(self) -> float | None:
-        return self._first(180)
+        return _invite_response(self.messages, 180, sent=True)
 
     @property
     def answered_at(self) -> float | None:
-        return self._first(200)
+        return _invite_response(self.messages, 200, sent=True)
 
     @property
     def cancelled(self) -> bool:
@@ -673,25 +679,19 @@ class SipCall:
         except FileNotFoundError:
             return ""
 
-    def _invite_response(self, status: int) -> float | None:
-        for m in self.messages():
-            if not m.sent and m.status == status and "INVITE" in m.cseq:
-                return m.at
-        return None
-
     @property
     def invited_at(self) -> float:
-        return next(m.at for m in self.messages() if m.sent and m.method == "INVITE")
+        return _request_at(self.messages(), "INVITE", sent=True)
 
     @property
     def progress_at(self) -> float | None:
         """183 Session Progress: the call is unanswered, early media flows."""
-        return self._invite_response(183)
+        return _invite_response(self.messages(), 183, sent=False)
 
     @property
     def answered_at(self) -> float | None:
         """The 200 OK to the INVITE: the network's answer, what the caller's operator bills from."""
-        return self._invite_response(200)
+        return _invite_response(self.messages(), 200, sent=False)
 
     @property
     def final_status(self) -> int | None:

@@ -52,65 +52,24 @@ QUEUES = "\n" + "".join(
     for name, (strategy, members, extra) in _QUEUES.items()
 )
 
-# number -> queue, and what the scenario is about; formatted with the price message's name.
-NUMBERS = """
-[0899500001]
-queue = sip-one
-rate = 0.80/min
-announce = {price}
+# number -> (queue, the rest of its section); the price message's name is formatted in.
+_NUMBERS: dict[str, tuple[str, str]] = {
+    "0899500001": ("sip-one", "rate = 0.80/min\nannounce = {price}\n"),
+    "0899500002": ("sip-slow", "rate = 0.80/min\ncommitment_s = 4\nannounce = {price}\n"),
+    "0899500003": ("sip-nobody", "rate = 0.80/min\n"),
+    "0805500004": ("sip-free", ""),
+    "0826500005": ("sip-ivr", "rate = 0.15/min\nivr = yes\n"),
+    "0899500006": ("sip-abandon", "rate = 0.80/min\n"),
+    "0899500007": ("sip-hunt", "rate = 2.99/call\n"),
+    "0899500008": ("sip-busy", "rate = 0.80/min\n"),
+    "0899500009": ("sip-paused", "rate = 0.80/min\n"),
+    "0899500010": ("sip-ringall", "rate = 0.80/min\n"),
+    "0899500011": ("sip-rr", "rate = 0.80/min\n"),
+    "0899500012": ("sip-imm", "rate = 0.80/min\nanswer = immediate\n"),
+    "0899500013": ("sip-early-max", "rate = 0.80/min\nearly_media_max_s = 5\n"),
+}
 
-[0899500002]
-queue = sip-slow
-rate = 0.80/min
-commitment_s = 4
-announce = {price}
-
-[0899500003]
-queue = sip-nobody
-rate = 0.80/min
-
-[0805500004]
-queue = sip-free
-
-[0826500005]
-queue = sip-ivr
-rate = 0.15/min
-ivr = yes
-
-[0899500006]
-queue = sip-abandon
-rate = 0.80/min
-
-[0899500007]
-queue = sip-hunt
-rate = 2.99/call
-
-[0899500008]
-queue = sip-busy
-rate = 0.80/min
-
-[0899500009]
-queue = sip-paused
-rate = 0.80/min
-
-[0899500010]
-queue = sip-ringall
-rate = 0.80/min
-
-[0899500011]
-queue = sip-rr
-rate = 0.80/min
-
-[0899500012]
-queue = sip-imm
-rate = 0.80/min
-answer = immediate
-
-[0899500013]
-queue = sip-early-max
-rate = 0.80/min
-early_media_max_s = 5
-"""
+NUMBERS = "".join(f"\n[{number}]\nqueue = {queue}\n{rest}" for number, (queue, rest) in _NUMBERS.items())
 
 
 def add_agents(network) -> None:

@@ -10,30 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from premium_hotline.config import EARLY_MEDIA_MAX_S, load_config
-from premium_hotline.core.timeline import ended, refund_due, wire_billable_s, wire_charge
+from premium_hotline.core.timeline import refund_due, wire_billable_s, wire_charge
 from premium_hotline.routes.call_ended import epoch_seconds_ms
 from premium_hotline.store.records import kpi_fields
-
-T0 = 1_800_000_000_000
+from tests.unit.test_timeline_billing import T0
+from tests.unit.test_timeline_billing import end as timeline_end
 
 
 def end(**kw):
-    base = dict(
-        arrived_ms=T0,
-        queued_ms=T0 + 10_000,
-        human_ms=T0 + 25_000,
-        ended_ms=T0 + 85_000,
-        decided_tariff="premium",
-        tariff="premium",
-        reason="premium",
-        rate="0.80/min",
-        commitment_s=60,
-        short_abandon_s=5,
-        service_level_s=20,
-        surcharge="0.80/min",
-    )
-    base.update(kw)
-    return ended(**base)
+    """tests/unit/test_timeline_billing.py's call (premium 0.80/min, person at 25 s, end at 85 s),
+    on a number whose surcharge S is that same 0.80/min."""
+    return timeline_end(**{"surcharge": "0.80/min", **kw})
 
 
 def test_wire_seconds_run_from_the_network_answer_to_the_hang_up():
