@@ -269,6 +269,7 @@ class AsteriskSandbox:
         self.full_log = f"{self.logdir}/full"
         self.agi_dir = f"{self.sdir}/agi-bin"  # this session's astagidir
         self.data_dir = f"{self.sdir}/data"  # this session's astdatadir
+        self.sounds_dir = f"{self.data_dir}/sounds"  # where this session's Playback looks
         self.modules = list(modules) + [m for m in extra_modules if m not in modules]
         self.verbose = verbose
         self.harmless = tuple(HARMLESS_PATTERNS) + tuple(harmless)
@@ -367,7 +368,7 @@ class AsteriskSandbox:
         format_wav reads without any transcoding.  Returns ``name``.
         """
         self._link_data_dir()
-        chroot_path = f"{self.data_dir}/sounds/{name}.wav"
+        chroot_path = f"{self.sounds_dir}/{name}.wav"
         dest = self.host_path(chroot_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._write_wav(dest, seconds, freq, amplitude, rate)
