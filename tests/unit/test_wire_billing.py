@@ -142,3 +142,36 @@ def test_a_bad_answer_mode_names_file_line_and_key(tmp_path):
         f"{path}:2: answer: 'later' is not one of: early, immediate",
         f"{path}:3: early_media_max_s: 1 is out of range (5 to 3600)",
     ]
+
+
+def test_tail_shows_the_wire_seconds_and_the_refund_of_an_ended_call():
+    from premium_hotline.ops import events
+
+    fields = {
+        "type": "ended",
+        "uniqueid": "1790000000.8",
+        "queue": "support",
+        "decided_tariff": "premium",
+        "tariff": "free",
+        "reason": "commitment_broken",
+        "outcome": "answered",
+        "time_to_human_ms": "70000",
+        "talk_s": "60",
+        "billable_s": "0",
+        "amount": "0.00",
+        "wire_answered_ms": str(T0 + 70_040),
+        "wire_billable_s": "60",
+        "refund_due": "0.80",
+        "ended_at": str(T0 + 130_000),
+    }
+    line = events.format_line("1800000130000-0", fields, "Europe/Paris")
+    assert "  wire=60s  refund_due=0.80" in line
+    never = {
+        **fields,
+        "outcome": "abandoned",
+        "wire_answered_ms": "",
+        "wire_billable_s": "0",
+        "refund_due": "0.00",
+    }
+    assert "wire=" not in events.format_line("1800000130000-0", never, "Europe/Paris")
+    assert "refund_due" not in events.format_line("1800000130000-0", never, "Europe/Paris")
