@@ -1,11 +1,15 @@
 """A realistic minute of hotline traffic through a real Asterisk 22, then the ops report.
 
 What it runs: the project's own dialplan in the sandbox Asterisk (plain AGI scripts installed
-as on a PBX), a redis-server of its own, three agents who pick up after varied delays and talk
-for varied times, callers arriving at random (Poisson), some of whom give up while waiting, on
-premium and free numbers. A progress line while it runs; then the KPIs per queue and tariff as
-`premium-hotline stats` reads them from Redis, and a cross-check of those figures against what
-Asterisk itself logged (queue_log CONNECT/ABANDON, CDRs) and a hand count of the per-call hashes.
+as on a PBX, `answer = early`), a redis-server of its own, and real SIP calls over PJSIP on
+loopback (tests/support/sip.py): four agents, each a sipp phone on its own 127.0.0.x address
+picking up after its own delay (1.5 to 7 s), callers from the carrier's trunk (a sipp per call,
+sending audio) arriving at random (Poisson) and talking for varied times, some of whom give up
+while waiting, on premium and free numbers. A progress line while it runs; then the KPIs per
+queue and tariff as `premium-hotline stats` reads them from Redis, the bill on the wire (per
+tariff, the median gap between the network's answer and the person's, wire-billable minutes and
+refunds due), and a cross-check of those figures against what Asterisk itself logged (queue_log
+CONNECT/ABANDON), the SIP truth in sipp's traces and a hand count of the per-call hashes.
 
 Everything it started is stopped at the end; the Redis data stays on disk in var/demo/redis
 (`scripts/demo --redis` serves it again for the ops commands).
@@ -17,14 +21,18 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import sip  # noqa: E402
 from tests.support.asterisk_sandbox import AsteriskSandbox  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
@@ -32,8 +40,8 @@ VAR = ROOT / "var" / "demo"
 REDIS_PORT = 6391
 # The shipped price messages (scripts/price-messages), installed where a PBX keeps them.
 SOUNDS = ROOT / "sounds" / "premium-hotline"
-SOUNDS_IN_PBX = "/usr/share/asterisk/sounds/premium-hotline"
-AGENTS = ("agent1", "agent2", "agent3", "agent4")
+# Each agent's phone picks up after its own delay (a sipp UAS answers every call alike).
+AGENTS = {"agent1": 1.5, "agent2": 3.0, "agent3": 5.0, "agent4": 7.0}
 
 NUMBERS = {
     # number: (weight, what it is)
@@ -92,32 +100,21 @@ setinterfacevar = yes
 joinempty = yes
 leavewhenempty = no
 servicelevel = 15
-""" + "".join(f"member => Local/{agent}@demo-agents/n\n" for agent in AGENTS)
-
-# Each agent picks up after the delay the caller's schedule chose (inherited variables), talks,
-# then hangs up: the caller's phone side only decides when an impatient caller gives up.
-AGENT_DIALPLAN = "[demo-agents]\n" + "".join(
-    f'exten => {agent},1,Wait(${{IF($["${{AGENT_DELAY}}" = ""]?2:${{AGENT_DELAY}})}})\n'
-    " same => n,Answer()\n"
-    f' same => n,Wait(${{IF($["${{TALK}}" = ""]?10:${{TALK}})}})\n'
-    " same => n,Hangup()\n"
-    for agent in AGENTS
-)
+""" + "".join(f"member => PJSIP/{agent}\n" for agent in AGENTS)
 
 
 class Arrival:
-    __slots__ = ("agent_delay", "at", "number", "patience", "talk")
+    __slots__ = ("at", "number", "patience", "talk")
 
-    def __init__(self, at: float, number: str, agent_delay: float, talk: float, patience: float) -> None:
+    def __init__(self, at: float, number: str, talk: float, patience: float) -> None:
         self.at = at
         self.number = number
-        self.agent_delay = agent_delay
         self.talk = talk
         self.patience = patience
 
 
 def schedule(seconds: float, rate_per_s: float, seed: int) -> list[Arrival]:
-    """Poisson arrivals; agent pick-up delays 1-8 s; talk 4-15 s; one caller in five impatient."""
+    """Poisson arrivals; talk 4-15 s; one caller in five impatient (the agents keep their delays)."""
     rng = random.Random(seed)
     numbers = list(NUMBERS)
     weights = [NUMBERS[n][0] for n in numbers]
@@ -129,7 +126,6 @@ def schedule(seconds: float, rate_per_s: float, seed: int) -> list[Arrival]:
             Arrival(
                 at=t,
                 number=rng.choices(numbers, weights)[0],
-                agent_delay=round(rng.uniform(1, 8), 1),
                 talk=round(rng.uniform(4, 15), 1),
                 patience=round(patience, 1),
             )
@@ -141,7 +137,8 @@ def schedule(seconds: float, rate_per_s: float, seed: int) -> list[Arrival]:
 def from_file(path: str) -> list[Arrival]:
     """A schedule written by `premium-hotline simulate --replay` (JSON lines; `call` lines used).
 
-    Numbers the demo's config does not know are played on its per-minute premium number.
+    Numbers the demo's config does not know are played on its per-minute premium number; the
+    ring times are the agents' own (each SIP phone answers after its delay).
     """
     arrivals = []
     with open(path) as handle:
@@ -154,7 +151,6 @@ def from_file(path: str) -> list[Arrival]:
                 Arrival(
                     at=float(item["at_s"]),
                     number=number if number in NUMBERS else "0899123456",
-                    agent_delay=float(item.get("ring_s", 2)),
                     talk=float(item.get("talk_s", 10)),
                     patience=float(item.get("patience_s", 300)),
                 )
@@ -196,6 +192,7 @@ def reasons(redis) -> str:
 def hand_count(redis) -> dict[str, int]:
     """Figures counted one call at a time from the per-call hashes, for the cross-check."""
     counts = {"offered": 0, "answered": 0, "abandoned": 0, "unanswered": 0, "short_abandon": 0, "breached": 0}
+    counts.update(wire_billable_s=0, refund_cents=0)
     for key in redis.scan_iter("ph:call:*"):
         record = redis.hgetall(key)
         outcome = record.get("outcome")
@@ -205,6 +202,8 @@ def hand_count(redis) -> dict[str, int]:
         if outcome != "short_abandon":
             counts["offered"] += 1
         counts["breached"] += record.get("sla_breached") == "1"
+        counts["wire_billable_s"] += int(record.get("wire_billable_s") or 0)
+        counts["refund_cents"] += int(Decimal(record.get("refund_due") or "0") * 100)
     return counts
 
 
@@ -233,18 +232,27 @@ def run(args: argparse.Namespace) -> int:
     redis.flushall()
     config_text = plugin_config(redis_server.url, "/var/spool/asterisk/premium-hotline")
     config_path.write_text(plugin_config(redis_server.url, str(VAR / "spool")))
-    pbx = AsteriskSandbox()
+    network = sip.SipNetwork(tempfile.mkdtemp(prefix="ph-demo-sip-"))
+    for agent, delay in AGENTS.items():
+        network.add_agent(agent, answer_after_s=delay)
+    pbx = AsteriskSandbox(extra_modules=sip.PJSIP_MODULES)
+    sip_calls: list[sip.SipCall] = []
     try:
         pbx.configure(
             dialplan_includes=[ROOT / "dialplan" / "premium-hotline.conf"],
-            extensions=AGENT_DIALPLAN,
             queues=QUEUES,
+            configs={"pjsip.conf": network.pjsip_conf(), "rtp.conf": sip.RTP_CONF},
         )
+        pbx.install_plugin_agi()
         for message in sorted(SOUNDS.glob("*.gsm")):
-            pbx.put_file(f"{SOUNDS_IN_PBX}/{message.name}", src=message)
+            pbx.put_file(f"{pbx.sounds_dir}/premium-hotline/{message.name}", src=message)
         pbx.put_file("/etc/asterisk/premium-hotline.conf", config_text)
         boot = pbx.start()
-        print(f"demo: Asterisk 22 up in {boot:.1f}s, redis-server on 127.0.0.1:{REDIS_PORT}; placing calls")
+        network.start_agents()
+        print(
+            f"demo: Asterisk 22 up in {boot:.1f}s, PJSIP on 127.0.0.1:{network.port}, "
+            f"redis-server on 127.0.0.1:{REDIS_PORT}; placing SIP calls"
+        )
         mark = pbx.mark()
         start = time.monotonic()
         placed = 0
@@ -254,13 +262,14 @@ def run(args: argparse.Namespace) -> int:
             now = time.monotonic() - start
             while pending and pending[0].at <= now:
                 call = pending.pop(0)
-                pbx.call(
-                    call.number,
-                    "premium-hotline",
-                    caller_id=f"06{random.randrange(10**8):08d}",
-                    caller_name="Demo caller",
-                    variables={"__AGENT_DELAY": str(call.agent_delay), "__TALK": str(call.talk)},
-                    hangup_after=call.patience,
+                sip_calls.append(
+                    network.call(
+                        call.number,
+                        caller=f"06{random.randrange(10**8):08d}",
+                        caller_name="Demo caller",
+                        patience_s=call.patience,
+                        talk_s=call.talk,
+                    )
                 )
                 placed += 1
             if now - last_line >= 1:
@@ -270,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         print(progress(pbx, redis, placed, len(arrivals), time.monotonic() - start), end="", flush=True)
         print("\ndemo: last calls arrived; waiting for the calls in progress to end")
         deadline = time.monotonic() + 120
-        while pbx.channels() and time.monotonic() < deadline:
+        while (pbx.channels() or not all(c.done for c in sip_calls)) and time.monotonic() < deadline:
             print(progress(pbx, redis, placed, len(arrivals), time.monotonic() - start), end="", flush=True)
             time.sleep(1)
         time.sleep(1.5)  # the hang-up handlers' writes land after Asterisk is released
@@ -278,13 +287,17 @@ def run(args: argparse.Namespace) -> int:
         problems = pbx.problems_since(mark)
         tracebacks = pbx.console_output().count("Traceback")
         asterisk = asterisk_count(pbx)
+        truth = sip_truth(sip_calls, network)
     finally:
+        network.stop()
         pbx.close()
 
     print("\n== Ops report (premium-hotline stats, read from Redis) ==")
     stats = cli("stats", "--last", "30m", config=config_path)
     print(stats.stdout or stats.stderr)
     print(f"decisions at arrival: {reasons(redis)}\n")
+    print("== The bill on the wire (per decided tariff, from the per-call hashes) ==")
+    print(wire_report(redis) + "\n")
     figures = cli("stats", "--last", "30m", "--json", config=config_path)
     hand = hand_count(redis)
     print("== Cross-check ==")
@@ -305,6 +318,25 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, KeyError) as exc:
         print(f"  could not read stats --json: {exc}: {figures.stderr[:300]}")
         ok = False
+    try:
+        wire_totals = _totals(json.loads(figures.stdout), ("wire_billable_min", "refund_cents"))
+        for key, reported in (
+            ("wire_billable_s", round(wire_totals.get("wire_billable_min", 0) * 60)),
+            ("refund_cents", round(wire_totals.get("refund_cents", 0))),
+        ):
+            same = reported == hand[key]
+            ok &= same
+            print(f"  {key:>20}: stats {reported}  hand count {hand[key]}  {'OK' if same else 'MISMATCH'}")
+    except (ValueError, KeyError) as exc:
+        print(f"  could not read the wire figures of stats --json: {exc}")
+        ok = False
+    early = truth["answered_before_person"] == 0 and truth["answered_with_nobody"] == 0
+    ok &= early
+    print(
+        f"  {'SIP truth':>20}: {truth['answered']} callers got a 200 OK, {truth['answered_before_person']} "
+        f"more than 300 ms before their agent's; {truth['unanswered']} left or reached nobody, "
+        f"{truth['answered_with_nobody']} of them answered  {'OK' if early else 'MISMATCH'}"
+    )
     answered_vs_connect = hand["answered"] == asterisk.get("CONNECT", 0)
     ok &= answered_vs_connect
     print(
@@ -379,16 +411,59 @@ def _agents_and_bill(redis, config_path: Path) -> bool:
     return ok and same
 
 
-def _totals(report) -> dict:
+def _totals(report, keys=("offered", "answered", "abandoned", "commitments_broken")) -> dict:
     """Sum the JSON report's rows (per queue and tariff) into call-centre totals."""
-    totals: dict[str, int] = {}
+    totals: dict[str, float] = {}
     for by_tariff in report["queues"].values():
         for tariff, row in by_tariff.items():
             if tariff == "all":
                 continue
-            for key in ("offered", "answered", "abandoned", "commitments_broken"):
-                totals[key] = totals.get(key, 0) + int(row.get(key) or 0)
+            for key in keys:
+                totals[key] = totals.get(key, 0) + (row.get(key) or 0)
     return totals
+
+
+def sip_truth(calls: list, network) -> dict[str, int]:
+    """What the wire says, from sipp's traces: callers answered (200 OK), answered more than
+    300 ms before their agent's 200 OK, and callers with no agent's answer who got one anyway."""
+    out = {"answered": 0, "answered_before_person": 0, "unanswered": 0, "answered_with_nobody": 0}
+    for call in calls:
+        legs = [leg for agent in network.agents.values() for leg in agent.legs_for(call.caller)]
+        person = min((leg.answered_at for leg in legs if leg.answered_at is not None), default=None)
+        if call.answered_at is None:
+            out["unanswered"] += 1
+            continue
+        out["answered"] += 1
+        if person is None:
+            out["answered_with_nobody"] += 1
+        elif call.answered_at < person - 0.3:
+            out["answered_before_person"] += 1
+    return out
+
+
+def wire_report(redis) -> str:
+    """Per decided tariff: the median gap from the person's answer to the network's, the
+    wire-billable minutes and the refunds due, from the per-call hashes."""
+    rows = {}
+    for key in redis.scan_iter("ph:call:*"):
+        record = redis.hgetall(key)
+        if not record.get("outcome"):
+            continue
+        row = rows.setdefault(
+            record.get("decided_tariff", "free"), {"gaps": [], "wire_s": 0, "refund": Decimal(0)}
+        )
+        if record.get("wire_answered_ms") and record.get("human_at"):
+            row["gaps"].append(int(record["wire_answered_ms"]) - int(record["human_at"]))
+        row["wire_s"] += int(record.get("wire_billable_s") or 0)
+        row["refund"] += Decimal(record.get("refund_due") or "0")
+    lines = []
+    for tariff, row in sorted(rows.items()):
+        gap = f"{statistics.median(row['gaps']):.0f} ms" if row["gaps"] else "-"
+        lines.append(
+            f"  {tariff:>8}: network answer after the person's, median {gap} over {len(row['gaps'])} calls; "
+            f"wire-billable {row['wire_s'] / 60:.1f} min; refunds due {row['refund']:.2f} EUR"
+        )
+    return "\n".join(lines)
 
 
 def serve_redis() -> int:

@@ -56,6 +56,18 @@ DEFAULT_MAX_CALL_S = 4 * 3600
 MAX_MAX_CALL_S = 6 * 86_400
 
 
+# `answer`: early (default) answers the caller only when a person answers, so nothing is
+# billable on the wire before a human (L.224-38); immediate answers at once, for trunks that
+# cannot carry early media.
+EARLY = "early"
+IMMEDIATE = "immediate"
+# Carriers drop early media that lasts too long, and a proxy gives up an INVITE that got no final
+# answer after RFC 3261's Timer C (more than 3 minutes; Asterisk sends its 183 only once, so
+# nothing refreshes it). 120 s stays well inside that and inside the usual 90-180 s no-answer
+# timers of French carriers, while longer than all but the worst queue waits.
+EARLY_MEDIA_MAX_S = 120
+
+
 def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH
 
@@ -67,11 +79,13 @@ class General:
         "agi_timeout_ms",
         "alerts",
         "announce_wait",
+        "answer",
         "caller_hash_key",
         "caller_privacy",
         "closed_dates",
         "commitment_s",
         "default_queue",
+        "early_media_max_s",
         "events_maxlen",
         "fail_tariff",
         "holidays",
@@ -141,6 +155,9 @@ class General:
         # under it). 4 h: beyond any real hotline call, so a crash at noon is in the same day's
         # figures, and far inside the 7 days the KPI guard lives (docs/reliability.md).
         self.max_call_s = DEFAULT_MAX_CALL_S
+        # early: the caller is answered when a person answers, never before (see answer_for).
+        self.answer = EARLY
+        self.early_media_max_s = EARLY_MEDIA_MAX_S
 
 
 class NumberEntry:
@@ -148,8 +165,10 @@ class NumberEntry:
 
     __slots__ = (
         "announce",
+        "answer",
         "closed_dates",
         "commitment_s",
+        "early_media_max_s",
         "errors",
         "holidays",
         "hours",
@@ -179,6 +198,8 @@ class NumberEntry:
         self.announce = ""
         self.commitment_s = 0
         self.max_call_s = 0  # 0: [general]'s
+        self.answer = ""  # empty: [general]'s
+        self.early_media_max_s = 0  # 0: [general]'s
         self.holidays = ""
         self.closed_dates: frozenset = frozenset()
         self.purpose = ""
@@ -223,6 +244,12 @@ class Config:
     def max_call_for(self, entry: NumberEntry | None) -> int:
         """Seconds after arrival past which a call nobody closed is closed as `lost`."""
         return (entry.max_call_s if entry and entry.max_call_s else 0) or self.general.max_call_s
+
+    def answer_for(self, entry: NumberEntry | None) -> tuple[str, int]:
+        """How calls to this number are answered: (`early` or `immediate`, early_media_max_s)."""
+        general = self.general
+        answer = (entry.answer if entry else "") or general.answer
+        return answer, (entry.early_media_max_s if entry else 0) or general.early_media_max_s
 
     def timezone_for(self, entry: NumberEntry | None) -> str:
         return (entry.timezone if entry else "") or self.general.timezone
@@ -382,6 +409,8 @@ _GENERAL_KEYS = {
     "sounds_dir": str,
     "sounds_language": _name,
     "max_call_s": _int(1, MAX_MAX_CALL_S),
+    "answer": _choice(EARLY, IMMEDIATE),
+    "early_media_max_s": _int(5, 3600),
 }
 
 
@@ -418,6 +447,8 @@ _NUMBER_KEYS = {
     "holidays": _holidays,
     "closed_dates": parse_dates,
     "purpose": _choice(*law.PURPOSES),
+    "answer": _choice(EARLY, IMMEDIATE),
+    "early_media_max_s": _int(5, 3600),
 }
 
 

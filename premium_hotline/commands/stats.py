@@ -46,6 +46,8 @@ COLUMNS = (
     ("downgr", "downgraded", "int"),
     ("bill min", "billable_min", "min"),
     ("amount", "amount", "money"),
+    ("wire min", "wire_billable_min", "min"),
+    ("refund", "refund_due", "money"),
 )
 
 

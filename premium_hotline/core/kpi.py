@@ -37,6 +37,8 @@ COUNTERS = (
     "talk_s",
     "billable_s",
     "amount_cents",
+    "wire_billable_s",  # network answer to hang-up: what the caller's operator bills S over
+    "refund_cents",  # S charged on the wire beyond what is owed (free, downgraded, pre-person)
 )
 HISTOGRAM_FIELD = "tth_h"
 
@@ -230,6 +232,9 @@ def figures(tally: Tally, *, premium_offered: int | None = None) -> dict:
         "billable_min": tally["billable_s"] / 60,
         "amount": tally["amount_cents"] / 100,
         "amount_cents": tally["amount_cents"],
+        "wire_billable_min": tally["wire_billable_s"] / 60,
+        "refund_due": tally["refund_cents"] / 100,
+        "refund_cents": tally["refund_cents"],
     }
 
 

@@ -4,6 +4,12 @@ By law (consumer code L.224-38) waiting is free: nothing is billable until a per
 call. So billable time starts at the human's answer, never at the channel's answer (which is
 what CDR(billsec) counts: IVR, price message and queue included). A premium caller who reached
 a person later than the committed time gets the call free: the promise was broken.
+
+The wire tells a second story. The caller's operator charges the number's service price S from
+the network's answer (the 200 OK the caller got), per second from the first second or per call,
+whatever the PBX decided (Arcep 2012-0856): `wire_billable_s` runs from that answer to the
+hang-up, and `refund_due` is what the operator charged beyond what the service is owed (all of
+it for a call decided free or downgraded), which the service owes back to the caller.
 """
 
 from __future__ import annotations
@@ -73,7 +79,8 @@ def answered(
 
 
 class Ending:
-    """What call_ended settles: the outcome, the billable time and the amount."""
+    """What call_ended settles: the outcome, the billable time and the amount, and the same
+    seen from the wire (the network's answer, the seconds and the surcharge from it, the refund)."""
 
     __slots__ = (
         "amount",
@@ -83,11 +90,14 @@ class Ending:
         "in_queue_ms",
         "outcome",
         "reason",
+        "refund_due",
         "sla_breached",
         "talk_s",
         "tariff",
         "time_to_human_ms",
         "wait_ms",
+        "wire_answered_ms",
+        "wire_billable_s",
         "within_sl",
     )
 
@@ -111,6 +121,38 @@ def billable_amount(rate_text: str, billable_s: int) -> Decimal:
     return (rate.amount * billable_s / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+def wire_billable_s(wire_answered_ms: int | None, ended_ms: int) -> int:
+    """Seconds from the network's answer to the hang-up (rounded as Asterisk's billsec); 0 if the
+    caller was never answered."""
+    if wire_answered_ms is None:
+        return 0
+    return max(0, (ended_ms - wire_answered_ms + 500) // 1000)
+
+
+def wire_charge(rate_text: str, wire_answered: bool, seconds: int) -> Decimal:
+    """What the caller's operator charges as S: per minute, the rate per second from the first
+    second; per call, the flat amount as soon as the network answered; nothing unanswered."""
+    if not wire_answered or not rate_text:
+        return Decimal("0.00")
+    try:
+        rate = parse_rate(rate_text)
+    except ValueError:
+        return Decimal("0.00")
+    if rate is None:
+        return Decimal("0.00")
+    if rate.unit == "call":
+        return rate.amount
+    return (rate.amount * seconds / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def refund_due(surcharge: str, wire_answered_ms: int | None, wire_seconds: int, owed: Decimal) -> Decimal:
+    """The surcharge charged on the wire beyond what the service is owed (never below zero): the
+    whole charge for a call decided free or downgraded on a surcharged number, and for a premium
+    call the time the wire billed before the person answered."""
+    charged = wire_charge(surcharge, wire_answered_ms is not None, wire_seconds)
+    return max(Decimal("0.00"), charged - owed)
+
+
 def ended(
     *,
     arrived_ms: str | int | None,
@@ -125,9 +167,14 @@ def ended(
     short_abandon_s: int,
     service_level_s: int,
     queue_status: str = "",
+    wire_answered_ms: str | int | None = None,
+    surcharge: str = "",
 ) -> Ending:
     """Close a call. `decided_tariff` is the tariff chosen at arrival; `tariff` the current one
-    (free if agent_answered downgraded it)."""
+    (free if agent_answered downgraded it). `wire_answered_ms` is when the network answered the
+    caller (None: never); `surcharge` the number's service price S, whatever the decision."""
+    wire = _ms(wire_answered_ms)
+    wire_s = wire_billable_s(wire, ended_ms)
     arrived = _ms(arrived_ms)
     queued = _ms(queued_ms)
     human = _ms(human_ms)
@@ -145,6 +192,7 @@ def ended(
         talk_s = max(0, (ended_ms - human + 500) // 1000)
         final_tariff = FREE if answer.breached or tariff != PREMIUM else PREMIUM
         billable_s = talk_s if final_tariff == PREMIUM else 0
+        amount = billable_amount(rate, billable_s) if final_tariff == PREMIUM else Decimal("0.00")
         return Ending(
             outcome=ANSWERED,
             ended_ms=ended_ms,
@@ -154,11 +202,14 @@ def ended(
             in_queue_ms=answer.in_queue_ms,
             talk_s=talk_s,
             billable_s=billable_s,
-            amount=billable_amount(rate, billable_s) if final_tariff == PREMIUM else Decimal("0.00"),
+            amount=amount,
             tariff=final_tariff,
             reason="commitment_broken" if answer.breached else reason,
             sla_breached=answer.breached,
             within_sl=answer.time_to_human_ms <= service_level_s * 1000,
+            wire_answered_ms=wire,
+            wire_billable_s=wire_s,
+            refund_due=refund_due(surcharge or rate, wire, wire_s, amount),
         )
     wait = max(0, ended_ms - start)
     if queue_status.upper() in _QUEUE_GAVE_UP:
@@ -182,4 +233,7 @@ def ended(
         reason="commitment_broken" if breached else reason,
         sla_breached=breached,
         within_sl=wait <= service_level_s * 1000,
+        wire_answered_ms=wire,
+        wire_billable_s=wire_s,
+        refund_due=refund_due(surcharge or rate, wire, wire_s, Decimal("0.00")),
     )

@@ -56,6 +56,10 @@ def format_line(entry_id: str, fields: dict, tz: str, *, with_id: bool = False) 
             f"(before queue {_s(fields.get('before_queue_ms'))}, in queue {_s(fields.get('in_queue_ms'))})"
             f"  agent={fields.get('agent') or '-'}"
         )
+        if fields.get("wire_answered_ms"):
+            detail += f"  wire={fields.get('wire_billable_s', '0')}s"
+        if fields.get("refund_due") not in (None, "", "0.00"):
+            detail += f"  refund_due={fields['refund_due']}"
         if fields.get("sla_breached") == "1":
             detail += "  COMMITMENT BROKEN"
     elif kind == "lost":
@@ -78,6 +82,10 @@ def format_line(entry_id: str, fields: dict, tz: str, *, with_id: bool = False) 
             )
         else:
             detail += f"  waited={_s(fields.get('wait_ms'))}"
+        if fields.get("wire_answered_ms"):
+            detail += f"  wire={fields.get('wire_billable_s', '0')}s"
+        if fields.get("refund_due") not in (None, "", "0.00"):
+            detail += f"  refund_due={fields['refund_due']}"
         if fields.get("sla_breached") == "1":
             detail += "  COMMITMENT BROKEN"
     else:

@@ -90,6 +90,18 @@ _COUNTERS = (
     ("talk_seconds", "talk_s", 1, "Seconds talked with a person, answered calls."),
     ("billable_seconds", "billable_s", 1, "Seconds billed at the premium rate."),
     ("billed_euros", "amount_cents", 100, "Amount billed at the premium rate."),
+    (
+        "wire_billable_seconds",
+        "wire_billable_s",
+        1,
+        "Seconds from the network's answer to the hang-up: what the caller's operator bills S over.",
+    ),
+    (
+        "refund_due_euros",
+        "refund_cents",
+        100,
+        "Surcharge billed on the wire beyond what is owed (free or downgraded calls, pre-person time).",
+    ),
 )
 
 

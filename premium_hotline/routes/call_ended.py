@@ -4,6 +4,10 @@ Dialplan: pushed first thing, `Set(CHANNEL(hangup_handler_push)=premium-hotline-
 so it runs however the call ends, abandoned callers included. It runs on a dead channel, where
 Asterisk allows only GET/SET VARIABLE and a few more: that is all it uses. Billable seconds
 count from the human's answer; a downgraded or free call bills nothing.
+
+The wire's side comes from Asterisk too (`wire_answered_ms`, see `network_answer`). The number's
+service price S comes from the config, since the operator charges it on a call decided free as
+well: what it charged beyond what is owed is `refund_due`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,37 @@ from ..store import records
 from ..store.keys import Keys
 from .call import NOW, Call, as_int, channel_queue, userfield
 from .promise_settle import settle_batch
+
+
+def network_answer(marks: dict[str, str], ended_ms: int, human_ms: int) -> int | None:
+    """When the network answered the caller (its 200 OK), in Asterisk's epoch ms; None: never.
+
+    In order: the dialplan's stamp (`PH_WIRE_ANSWERED_MS`, set as its own Answer() runs: answer =
+    immediate, or early_media_max_s reached); app_queue's answer at the bridge, `ANSWEREDTIME_MS`
+    before the hang-up (Asterisk 20.19 and 22.9+; checked on 22.10 against the caller's 200 OK:
+    1 to 3 ms); on older versions the person's answer, which the bridge follows by the
+    agent_answered round trip; the CDR's answer last. `CDR(answer)` is not first: in a hang-up
+    handler after a bridge with a Queue AGI it was the bridge's end on 22.10, not the answer.
+    """
+    stamp = as_int(marks.get("wire_stamp", ""))
+    if stamp > 0:
+        return stamp
+    if marks.get("state") != "Up":
+        return None
+    bridged = as_int(marks.get("bridged_ms", ""), -1)
+    if bridged > 0 and human_ms:
+        return ended_ms - bridged
+    if human_ms:
+        return human_ms
+    return epoch_seconds_ms(marks.get("cdr_answer", "")) or None
+
+
+def epoch_seconds_ms(text: str) -> int:
+    """`1796196222.823110` (CDR(answer,u), epoch seconds) as epoch ms; 0 when never answered."""
+    try:
+        return max(0, round(float(text) * 1000))
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 async def handle(call: Call) -> None:
@@ -38,13 +73,23 @@ async def handle(call: Call) -> None:
             "member": "${MEMBERINTERFACE}",
             "member_name": "${MEMBERNAME}",
             "rang": "${SHARED(PH_RANG_AT)}",
+            "wire_stamp": "${PH_WIRE_ANSWERED_MS}",
+            "bridged_ms": "${ANSWEREDTIME_MS}",
+            "state": "${CHANNEL(state)}",
+            "cdr_answer": "${CDR(answer,u)}",
+            "ended": "${PH_ENDED_MS}",
             "now": NOW,
         }
     )
     general = call.general
-    ended_ms = call.asterisk_ms(marks["now"])
+    # The hang-up handler's own stamp (the dialplan's first step, before this script started),
+    # else Asterisk's clock now, late by the AGI start-up.
+    ended_ms = call.asterisk_ms(marks["ended"] or marks["now"])
     decided = marks["decided"] or marks["tariff"] or "free"
     human = marks["human"] or marks["stamped"]
+    entry = call.config.lookup(marks["did"]) if marks["did"] else None
+    surcharge = str(entry.rate) if entry is not None and entry.rate is not None and not entry.broken else ""
+    wire_ms = network_answer(marks, ended_ms, as_int(human))
     ending = ended(
         arrived_ms=marks["arrived"],
         queued_ms=marks["queued"],
@@ -58,14 +103,19 @@ async def handle(call: Call) -> None:
         short_abandon_s=general.short_abandon_s,
         service_level_s=general.service_level_s,
         queue_status=marks["queue_status"],
+        wire_answered_ms=wire_ms,
+        surcharge=surcharge,
     )
     agi = call.agi
     amount = f"{ending.amount:.2f}"
+    refund = f"{ending.refund_due:.2f}"
     cut: AgiError | None = None
     try:
         await agi.set("PH_OUTCOME", ending.outcome)
         await agi.set("PH_BILLABLE_S", ending.billable_s)
         await agi.set("PH_AMOUNT", amount)
+        await agi.set("PH_WIRE_BILLABLE_S", ending.wire_billable_s)
+        await agi.set("PH_REFUND_DUE", refund)
         await agi.set(
             "CDR(userfield)",
             userfield(
@@ -76,6 +126,9 @@ async def handle(call: Call) -> None:
                 outcome=ending.outcome,
                 billable_s=ending.billable_s,
                 amount=amount,
+                # Only for a caller the network answered, only when something is owed back.
+                wire_billable_s=ending.wire_billable_s if ending.wire_answered_ms else "",
+                refund_due=refund if ending.refund_due else "",
             ),
         )
         await agi.close()
@@ -107,6 +160,10 @@ async def handle(call: Call) -> None:
         "talk_s": ending.talk_s,
         "billable_s": ending.billable_s,
         "amount": amount,
+        # Empty when the network never answered the caller (the field is there all the same).
+        "wire_answered_ms": ending.wire_answered_ms or "",
+        "wire_billable_s": ending.wire_billable_s,
+        "refund_due": refund,
         "sla_breached": ending.sla_breached,
         "queue_status": marks["queue_status"] or None,
     }

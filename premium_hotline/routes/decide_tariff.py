@@ -4,7 +4,9 @@ Dialplan: `AGI(decide_tariff.py,${EXTEN})`. Sets PH_TARIFF, PH_REASON, PH_RATE, 
 PH_ANNOUNCE, PH_EWT_S (the expected wait until a person once in the queue, whole seconds; empty
 when unknown), PH_ANNOUNCE_WAIT (yes when `announce_wait` is on), PH_PROMISE (the call's day and
 predicted probability, for the settling routes) and PH_DECIDED, PH_COMMITMENT_S, PH_DID,
-PH_ARRIVED_MS for the later routes, and CDR(userfield). Asterisk is asked once (queue state,
+PH_ARRIVED_MS for the later routes, PH_ANSWER and PH_EARLY_MAX_S (how the dialplan answers the
+call: it runs on a channel that is not answered, and this route never answers it), and
+CDR(userfield). Asterisk is asked once (queue state,
 member list, clock, marks set by the dialplan), a second time only when some members are logged
 in but not ready (which of them are paused: QUEUE_MEMBER(q,paused) needs the interface), Redis
 at most once before replying (one pipeline: recent waits, ended calls, arrivals and the number's
@@ -335,6 +337,7 @@ async def handle(call: Call) -> None:
         decision = Decision(general.fail_tariff, "internal_error", queue=queue)
         ctx = Context()
     commitment_s = decision.commitment_s or call.config.commitment_for(entry)
+    answer, early_max_s = call.config.answer_for(entry)
 
     agi = call.agi
     await agi.set("PH_TARIFF", decision.tariff)
@@ -352,6 +355,8 @@ async def handle(call: Call) -> None:
     await agi.set(
         "PH_PROMISE", f"{ctx.day}:{'' if ctx.p is None else f'{ctx.p:.3f}'}" if ctx.promise_key else ""
     )
+    await agi.set("PH_ANSWER", answer)
+    await agi.set("PH_EARLY_MAX_S", early_max_s)
     if not (live and live["arrived"]):
         await agi.set("PH_ARRIVED_MS", arrived_ms)
     await agi.set(
@@ -372,6 +377,7 @@ async def handle(call: Call) -> None:
         "decided_reason": decision.reason,
         "rate": decision.rate_text,
         "commitment_s": commitment_s,
+        "answer": answer,
         "arrived_at": arrived_ms,
         "decided_at": now_ms,
         "caller": call.caller_identity(),

@@ -171,6 +171,14 @@ def kpi_fields(ending, decided_tariff: str) -> dict[str, int]:
         if ending.within_sl:
             # Apart: SL2 counts callers who gave up within T, not calls the queue turned away.
             fields[f"sl_{ending.outcome}:{t}"] = 1
+    # The wire's bill, whatever the outcome: a caller answered at early_media_max_s who then
+    # left was billed by the operator too. Zero counters are not written.
+    wire_s = getattr(ending, "wire_billable_s", 0)
+    refund_cents = int(getattr(ending, "refund_due", 0) * 100)
+    if wire_s:
+        fields[f"wire_billable_s:{t}"] = wire_s
+    if refund_cents:
+        fields[f"refund_cents:{t}"] = refund_cents
     if ending.sla_breached:
         fields[f"breached:{t}"] = 1
     if decided_tariff == "premium" and ending.tariff != "premium":

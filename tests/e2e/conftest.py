@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support import sip, sip_numbers
 from tests.support.asterisk_sandbox import AsteriskSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = "/etc/asterisk/premium-hotline.conf"
-# Per test process: the sounds folder is shared by every sandbox session on the machine.
-PRICE_SOUND = f"premium-hotline/price-e2e-{os.getpid()}"
+# Each sandbox session has its own sounds folder (astdatadir); the name is the config's.
+PRICE_SOUND = "premium-hotline/price-e2e"
 PRICE_SECONDS = 2.0
 
 # Agents are Local channels answering after a delay the test chooses (a global per agent).
@@ -34,7 +36,8 @@ AGENTS = "[agents]\n" + "".join(
     for agent in ("agent1", "agent2")
 )
 
-QUEUES = textwrap.dedent("""\
+QUEUES = (
+    textwrap.dedent("""\
     [support]
     strategy = ringall
     timeout = 120
@@ -56,6 +59,8 @@ QUEUES = textwrap.dedent("""\
     joinempty = yes
     leavewhenempty = no
     """)
+    + sip_numbers.QUEUES
+)
 
 NUMBERS = textwrap.dedent(f"""\
     [0899123456]
@@ -80,11 +85,15 @@ NUMBERS = textwrap.dedent(f"""\
 
     [0805123456]
     queue = support
-    """)
+    """) + sip_numbers.NUMBERS.format(price=PRICE_SOUND)
 
 
 def plugin_config(**general: str) -> str:
+    """The plugin's config. The Local-channel scenarios run `answer = immediate`: a Local caller's
+    phone half only starts its timer once answered, so it cannot leave an unanswered call; the
+    SIP scenarios (tests/e2e/test_sip_*.py) run the default, early."""
     values = {
+        "answer": "immediate",
         "redis_timeout_ms": "300",
         "commitment_s": "60",
         "short_abandon_s": "3",
@@ -112,19 +121,34 @@ def _require_sandbox() -> None:
 
 
 @pytest.fixture(scope="session")
-def pbx(redis_server):
+def sip_network():
+    """The carrier's trunk and the SIP agents' phones (sipp), around the session's Asterisk."""
+    workdir = tempfile.mkdtemp(prefix="ph-sip-")
+    network = sip.SipNetwork(workdir)
+    sip_numbers.add_agents(network)
+    try:
+        yield network
+    finally:
+        network.stop()
+
+
+@pytest.fixture(scope="session")
+def pbx(redis_server, sip_network):
     _require_sandbox()
-    sandbox = AsteriskSandbox()
+    sandbox = AsteriskSandbox(extra_modules=sip.PJSIP_MODULES)
     try:
         sandbox.configure(
             dialplan_includes=[ROOT / "dialplan" / "premium-hotline.conf"],
             extensions=AGENTS,
             queues=QUEUES,
             globals_={"DELAY_agent1": "2", "DELAY_agent2": "2"},
+            configs={"pjsip.conf": sip_network.pjsip_conf(), "rtp.conf": sip.RTP_CONF},
         )
+        sandbox.install_plugin_agi()
         sandbox.make_sound(PRICE_SOUND, seconds=PRICE_SECONDS)
         sandbox.put_file(CONFIG_PATH, plugin_config(redis_url=redis_server.url))
         sandbox.start()
+        sip_network.start_agents()
         yield sandbox
     finally:
         sandbox.close()

@@ -34,7 +34,10 @@ announce = {MESSAGE}
 
 
 def install_messages(pbx) -> None:
+    """Where this session's Playback looks (its own sounds folder), and where an administrator
+    installs them and check-config's default `sounds_dir` looks (the same files for every run)."""
     for path in sorted((ROOT / "sounds" / "premium-hotline").glob("*.gsm")):
+        pbx.put_file(f"{pbx.sounds_dir}/premium-hotline/{path.name}", src=path)
         pbx.put_file(f"{SOUNDS}/premium-hotline/{path.name}", src=path)
 
 
@@ -124,7 +127,7 @@ def test_check_config_finds_a_sound_exactly_where_asterisk_playback_does(hotline
     pbx = hotline.pbx
     tag = f"ph-law-lookup-{int(time.time() * 1000)}"
     # Debian links sounds/en to the installed English prompts (en_US_f_Allison): write through it.
-    en = pbx.run("readlink", "-f", f"{SOUNDS}/en").stdout.strip()
+    en = pbx.run("readlink", "-f", f"{pbx.sounds_dir}/en").stdout.strip()
     en = en[len(SOUNDS) + 1 :] if en.startswith(f"{SOUNDS}/") else "en"
     cases = {  # name: (where the only file is, the channel's language, found by Asterisk?)
         "fr-fr": ("fr", "fr", True),
@@ -149,7 +152,7 @@ def test_check_config_finds_a_sound_exactly_where_asterisk_playback_does(hotline
             pbx.cli(f"dialplan remove context {tag}-{name}", check=False)
     probe = (
         "import json, sys; from premium_hotline.price_message import find_sound; "
-        f"print(json.dumps({{n: bool(find_sound('{tag}/' + n, '{SOUNDS}', l)) for n, l in "
+        f"print(json.dumps({{n: bool(find_sound('{tag}/' + n, '{pbx.sounds_dir}', l)) for n, l in "
         "json.loads(sys.argv[1]).items()}))"
     )
     languages = {name: language for name, (_, language, _) in cases.items()}

@@ -6,11 +6,13 @@ can all drive it.  Needs root (chroot).
 Each :class:`AsteriskSandbox` is one *session*: its own Asterisk configuration, log, CDR,
 queue_log, AstDB and control socket under ``/var/tmp/ph-sandbox/<session>`` inside the chroot
 (Asterisk is started with ``-C`` pointing at that session's ``asterisk.conf``), so the package's
-own ``/etc/asterisk`` is never edited and two sessions could even run side by side.  What is
-shared with the rest of the chroot: the AGI directory ``/usr/share/asterisk/agi-bin`` and the
-sounds under ``/usr/share/asterisk/sounds`` (files put there by a session are removed again by
-:meth:`AsteriskSandbox.close`), and the system Python with whatever wheels were installed by
-``sandbox/install-package.sh``.
+own ``/etc/asterisk`` is never edited and two sessions can run side by side.  Each session also
+has its own AGI directory (``astagidir`` = ``<session>/agi-bin``: :meth:`install_agi_script`,
+:meth:`install_plugin_agi`) and its own data directory (``astdatadir`` = ``<session>/data``, whose
+entries link to the package's ``/usr/share/asterisk`` ones, with a ``sounds`` folder of its own
+linking each language of the package's sounds, where :meth:`make_sound` writes): two test runs
+on one machine never share a script or a sound.  What is shared with the rest of the chroot: the
+system Python with whatever wheels were installed by ``sandbox/install-package.sh``.
 
 Example::
 
@@ -267,6 +269,9 @@ class AsteriskSandbox:
         self.logdir = f"{self.sdir}/log"
         self.conf = f"{self.etc}/asterisk.conf"
         self.full_log = f"{self.logdir}/full"
+        self.agi_dir = f"{self.sdir}/agi-bin"  # this session's astagidir
+        self.data_dir = f"{self.sdir}/data"  # this session's astdatadir
+        self.sounds_dir = f"{self.data_dir}/sounds"  # where this session's Playback looks
         self.modules = list(modules) + [m for m in extra_modules if m not in modules]
         self.verbose = verbose
         self.harmless = tuple(HARMLESS_PATTERNS) + tuple(harmless)
@@ -340,7 +345,14 @@ class AsteriskSandbox:
             if src is None:
                 raise ValueError("name is required with content")
             name = Path(src).name
-        return self.put_file(f"{AGI_DIR}/{name}", content, src=src, mode=0o755)
+        return self.put_file(f"{self.agi_dir}/{name}", content, src=src, mode=0o755)
+
+    def install_plugin_agi(self) -> list[str]:
+        """The plugin's AGI scripts in this session's agi-bin, written by the chroot's own
+        ``premium-hotline install-agi`` (so their ``#!`` is the chroot's interpreter)."""
+        self.host_path(self.agi_dir).mkdir(parents=True, exist_ok=True)
+        self.run("premium-hotline", "install-agi", "--dir", self.agi_dir)
+        return sorted(p.name for p in self.host_path(self.agi_dir).iterdir())
 
     def make_sound(
         self,
@@ -357,13 +369,27 @@ class AsteriskSandbox:
         (Asterisk looks in sounds/<language>/ first, then sounds/).  8 kHz 16-bit mono is what
         format_wav reads without any transcoding.  Returns ``name``.
         """
-        chroot_path = f"{DATA_DIR}/sounds/{name}.wav"
+        self._link_data_dir()
+        chroot_path = f"{self.sounds_dir}/{name}.wav"
         dest = self.host_path(chroot_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._write_wav(dest, seconds, freq, amplitude, rate)
-        if chroot_path not in self._installed:
-            self._installed.append(chroot_path)
         return name
+
+    def _link_data_dir(self) -> None:
+        """This session's astdatadir: links to the package's entries, a sounds folder of its own."""
+        data = self.host_path(self.data_dir)
+        if (data / "sounds").is_dir():
+            return
+        (data / "sounds").mkdir(parents=True, exist_ok=True)
+        package = self.host_path(DATA_DIR)
+        for entry in package.iterdir():
+            if entry.name != "sounds" and not os.path.lexists(data / entry.name):
+                (data / entry.name).symlink_to(f"{DATA_DIR}/{entry.name}")  # chroot path
+        sounds = package / "sounds"
+        for entry in sounds.iterdir() if sounds.is_dir() else ():
+            if not os.path.lexists(data / "sounds" / entry.name):
+                (data / "sounds" / entry.name).symlink_to(f"{DATA_DIR}/sounds/{entry.name}")
 
     # ------------------------------------------------------------------ configuration
     def configure(
@@ -389,8 +415,9 @@ class AsteriskSandbox:
             columns in cdr_rows(), after CDR_FIELDS.
         """
         self._prune_old_sessions()
-        for sub in ("etc", "log", "run", "spool", "db", "cache", "moh"):
+        for sub in ("etc", "log", "run", "spool", "db", "cache", "moh", "agi-bin"):
             self.host_path(f"{self.sdir}/{sub}").mkdir(parents=True, exist_ok=True)
+        self._link_data_dir()
         w = self._write_etc
         w("asterisk.conf", self._asterisk_conf())
         w("modules.conf", "[modules]\nautoload = no\n" + "".join(f"load = {m}\n" for m in self.modules))
@@ -476,8 +503,8 @@ class AsteriskSandbox:
             "astvarlibdir => /var/lib/asterisk\n"
             f"astdbdir => {s}/db\n"
             "astkeydir => /var/lib/asterisk\n"
-            f"astdatadir => {DATA_DIR}\n"
-            f"astagidir => {AGI_DIR}\n"
+            f"astdatadir => {self.data_dir}\n"
+            f"astagidir => {self.agi_dir}\n"
             f"astspooldir => {s}/spool\n"
             f"astrundir => {s}/run\n"
             f"astlogdir => {self.logdir}\n"
