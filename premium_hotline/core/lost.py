@@ -61,6 +61,11 @@ def lost_ending(fields: dict, *, commitment_s: int) -> Ending:
         reason="commitment_broken" if breached else reason,
         sla_breached=breached,
         within_sl=False,
+        # What the wire billed is not known: the PBX died with the call, before any hang-up said
+        # when the network's answer ended. Nothing is claimed (docs/kpis.md, lost calls).
+        wire_answered_ms=None,
+        wire_billable_s=0,
+        refund_due=Decimal("0.00"),
     )
 
 
