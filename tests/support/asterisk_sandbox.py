@@ -295,6 +295,28 @@ class AsteriskSandbox:
             raise ValueError(f"chroot paths must be absolute: {chroot_path!r}")
         return self.root / chroot_path.lstrip("/")
 
+    def resolved_host_path(self, chroot_path: str) -> Path:
+        """`host_path`, following symlinks as the chroot sees them: the session's sounds folder
+        links to the package's with chroot-absolute targets, which the host would take for its own."""
+        parts = [part for part in chroot_path.split("/") if part]
+        done: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            here = self.root.joinpath(*done, part)
+            if here.is_symlink() and hops < 40:
+                hops += 1
+                target = os.readlink(here)
+                if target.startswith("/"):
+                    done = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            if part == "..":
+                done = done[:-1]
+            elif part != ".":
+                done.append(part)
+        return self.root.joinpath(*done)
+
     def put_file(
         self,
         chroot_path: str,
@@ -371,7 +393,7 @@ class AsteriskSandbox:
         """
         self._link_data_dir()
         chroot_path = f"{self.sounds_dir}/{name}.wav"
-        dest = self.host_path(chroot_path)
+        dest = self.resolved_host_path(chroot_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._write_wav(dest, seconds, freq, amplitude, rate)
         return name
