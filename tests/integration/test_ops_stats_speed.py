@@ -1,9 +1,12 @@
-"""`stats` answers in well under a second for a full day at 50 calls a minute.
+"""`stats` over a full day at 50 calls a minute reads what a day is made of, and nothing more.
 
 A day of 72,000 ended calls is written through the writer's own Lua counting script
-(store/records.py call_closed's EVAL), 1,440 minute hashes per queue, then `stats --json` over that day
-is timed as an operator runs it: a new process, config load, one pipeline per queue, arithmetic,
-JSON. The best of three runs is kept (the machine is shared), and the totals must be exact.
+(store/records.py call_closed's EVAL), 1,440 minute hashes per queue, then `stats --json` runs over
+that day as an operator runs it: a new process, config load, one pipeline per queue, arithmetic,
+JSON. The totals must be exact, and the cost is pinned by what Redis itself counts (commands and
+connections), which a shared machine's load does not change: one read per minute hash, one
+connection, no scan of the calls. The wall time is printed for the reader, never asserted (the
+guide: speed is claimed from bench/, not from a timed test).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from premium_hotline.store.keys import Keys
 CALLS_PER_MINUTE = 50
 MINUTES = 1440
 QUEUES = ("support", "sales")
+# Besides one read per minute hash: the handshake and the live state (4 today); a handful, never one
+# per call.
+READS_BESIDE_THE_MINUTES = 20
 
 
 def synthetic_day(now_ms: int, seed: int = 7):
@@ -101,12 +107,18 @@ def day_of_calls(tmp_path_factory):
     server.cleanup()
 
 
-def test_stats_for_a_day_at_50_calls_a_minute_answers_well_under_a_second(day_of_calls):
+def redis_counters(client) -> tuple[int, int]:
+    info = client.info("stats")
+    return int(info["total_commands_processed"]), int(info["total_connections_received"])
+
+
+def test_stats_for_a_day_at_50_calls_a_minute_reads_each_minute_hash_once_over_one_connection(day_of_calls):
     config, offered, answered, client, first = day_of_calls
     since, until = utc_iso(first), utc_iso(first + MINUTES * 60_000)
     assert sum(1 for _ in client.scan_iter(match="ph:kpi:*", count=5000)) == MINUTES * len(QUEUES)
     timings = []
     for _ in range(3):
+        commands0, connections0 = redis_counters(client)
         started = time.perf_counter()
         result = subprocess.run(
             [
@@ -128,16 +140,19 @@ def test_stats_for_a_day_at_50_calls_a_minute_answers_well_under_a_second(day_of
         )
         timings.append(time.perf_counter() - started)
         assert result.returncode == 0, result.stderr
+        commands1, connections1 = redis_counters(client)
+        # The INFO call that reads the counters is itself one command.
+        assert commands1 - commands0 - 1 <= MINUTES * len(QUEUES) + READS_BESIDE_THE_MINUTES
+        assert connections1 - connections0 == 1
     report = json.loads(result.stdout)
     assert report["window"]["minutes"] == MINUTES
     assert report["total"]["all"]["offered"] == offered
     assert report["total"]["all"]["answered"] == answered
     best = min(timings)
     print(f"\nstats --json over a day, {offered} offered calls, 2 x 1440 minute hashes: best {best:.3f}s")
-    assert best < 1.0, timings
 
 
-def test_reading_and_computing_a_day_takes_a_fraction_of_that(day_of_calls):
+def test_reading_and_computing_a_day_in_process_sends_one_read_per_minute_hash(day_of_calls):
     """The part that grows with the data (pipelines, parsing, arithmetic), without process start-up."""
     from premium_hotline.config import load_config
     from premium_hotline.ops import report, window
@@ -148,11 +163,12 @@ def test_reading_and_computing_a_day_takes_a_fraction_of_that(day_of_calls):
     client = connect(general.redis_url, timeout_s=5)
     now_ms = int(time.time() * 1000)
     span = window.Window(first, first + MINUTES * 60_000)
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        data = report.build(client, general, span, now_ms=now_ms)
-        timings.append(time.perf_counter() - started)
+    watcher = day_of_calls[3]
+    commands0, _ = redis_counters(watcher)
+    started = time.perf_counter()
+    data = report.build(client, general, span, now_ms=now_ms)
+    elapsed = time.perf_counter() - started
+    commands1, _ = redis_counters(watcher)
     assert data["total"]["all"]["offered"] == offered
-    print(f"\nread + compute a day: best {min(timings):.3f}s")
-    assert min(timings) < 0.5, timings
+    assert commands1 - commands0 - 1 <= MINUTES * len(QUEUES) + READS_BESIDE_THE_MINUTES
+    print(f"\nread + compute a day: {elapsed:.3f}s")
