@@ -101,24 +101,17 @@ def test_hagi_calls_go_to_the_first_srv_target_by_priority_then_to_the_next_once
     assert a.process.returncode == -signal.SIGKILL
     by_a, by_b = a.served(), b.served()
 
-    # Priority order: A (10) served the whole first call, B (20) nothing of it.
-    assert first_line.startswith("premium-hotline: 0899123456 tariff=premium reason=premium rate=0.80/min")
-    assert (first_record["outcome"], first_record["tariff"], first_record["rate"]) == (
-        "answered",
-        "premium",
-        "0.80/min",
-    )
-    assert by_a.get(first.uniqueid) == ROUTES_OF_AN_ANSWERED_CALL
-    assert first.uniqueid not in by_b
-
-    # A down: B, the next target, decided and closed the next calls, Queue()'s AGI included.
-    assert second_line.startswith("premium-hotline: 0899123456 tariff=premium reason=premium rate=0.80/min")
-    assert (second_record["outcome"], second_record["tariff"], second_record["decided_tariff"]) == (
-        "answered",
-        "premium",
-        "premium",
-    )
-    assert by_b.get(second.uniqueid) == ROUTES_OF_AN_ANSWERED_CALL
+    # Priority order: A (10) served the whole first call, B (20) nothing of it; A down, B, the
+    # next target, served the whole second call, Queue()'s AGI included. Both premium, answered.
+    for call, line, record, server, other in (
+        (first, first_line, first_record, by_a, by_b),
+        (second, second_line, second_record, by_b, by_a),
+    ):
+        assert line.startswith("premium-hotline: 0899123456 tariff=premium reason=premium rate=0.80/min")
+        decided = (record["outcome"], record["tariff"], record["decided_tariff"], record["rate"])
+        assert decided == ("answered", "premium", "premium", "0.80/min")
+        assert server.get(call.uniqueid) == ROUTES_OF_AN_ANSWERED_CALL
+        assert call.uniqueid not in other
     assert " tariff=free reason=free_range " in third_line
     assert (third_record["tariff"], third_record["reason"]) == ("free", "free_range")
     assert {"decide_tariff", "call_ended"} <= by_b.get(third.uniqueid, set())
@@ -135,6 +128,11 @@ def test_hagi_calls_go_to_the_first_srv_target_by_priority_then_to_the_next_once
     assert len(re.findall(refused[2], log)) >= len(ROUTES_OF_AN_ANSWERED_CALL) + 2
     assert pbx.problems_since(hotline.mark, ignore=refused) == []
     assert "Traceback" not in pbx.console_output()
+    print(
+        f"\nhagi:// {SERVICE}: A served {sorted(by_a.get(first.uniqueid, ()))} of call 1; after its kill "
+        f"B served {sum(len(by_b.get(c.uniqueid, ())) for c in (second, third))} routes of calls 2-3, "
+        f"{len(re.findall(refused[2], log))} refused tries of A; {len(asked)} DNS questions"
+    )
 
 
 @pytest.mark.parametrize("failure", ["every_target_down", "no_srv_records", "dns_server_down"])
@@ -171,3 +169,4 @@ def test_hagi_with_nothing_to_serve_the_call_takes_the_dialplan_fail_branch_and_
         assert ("SRV", f"_agi._tcp.nowhere.{ZONE}") in dns.queries()
     assert pbx.problems_since(hotline.mark, ignore=expected) == []
     assert "Traceback" not in pbx.console_output()
+    print(f"\nhagi:// {failure}: decided free/agi_failure {seconds:.2f} s after the call was placed")
