@@ -18,62 +18,19 @@ gosub's stamp (`SHARED(PH_HUMAN_MS)`) instead; DNS SRV (`hagi://`) covers that r
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
 import time
 
 from premium_hotline.ops.reader import read_window
 from premium_hotline.ops.window import Window
 from premium_hotline.store.keys import Keys
 from tests.support import ops_calls
-from tests.support.fastagi_client import wait_port
+from tests.support.chroot_fastagi import ChrootServer
 from tests.support.redis_server import free_port
 
 # number, seconds before the caller hangs up (after the dialplan answered)
 PLAN = [("0899123456", 6), ("0805123456", 4), ("0899300000", 3), ("0826100200", 1)] * 3
 KILL_BEFORE = 6  # A dies just before the 7th call is placed
-
-
-class ChrootServer:
-    """`premium-hotline serve` inside the sandbox chroot, as the PBX's own shell would start it."""
-
-    def __init__(self, pbx, port: int) -> None:
-        self.port = port
-        command = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-        command += ["HOME=/root", "LANG=C.UTF-8", "chroot", str(pbx.root), "premium-hotline", "serve"]
-        command += ["--port", str(port)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.stderr = ""
-        wait_port(port, process=self.process)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        _, err = self.process.communicate(timeout=10)
-        self.stderr = err.decode("utf-8", "replace")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            _, err = self.process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            _, err = self.process.communicate()
-        self.stderr = err.decode("utf-8", "replace")
-        return self.process.returncode
-
-    def served(self) -> dict[str, set[str]]:
-        """{uniqueid: routes} from the server's log (log_level = info: a line per route)."""
-        out: dict[str, set[str]] = {}
-        for line in self.stderr.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("uniqueid") and event.get("route"):
-                out.setdefault(event["uniqueid"], set()).add(event["route"])
-        return out
 
 
 def test_server_a_killed_mid_run_the_dialplan_fallback_keeps_calls_flowing_and_kpis_exact(hotline):

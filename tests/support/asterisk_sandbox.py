@@ -11,8 +11,12 @@ has its own AGI directory (``astagidir`` = ``<session>/agi-bin``: :meth:`install
 :meth:`install_plugin_agi`) and its own data directory (``astdatadir`` = ``<session>/data``, whose
 entries link to the package's ``/usr/share/asterisk`` ones, with a ``sounds`` folder of its own
 linking each language of the package's sounds, where :meth:`make_sound` writes): two test runs
-on one machine never share a script or a sound.  What is shared with the rest of the chroot: the
-system Python with whatever wheels were installed by ``sandbox/install-package.sh``.
+on one machine never share a script or a sound.  Asterisk runs in a mount namespace of its own
+where the chroot's ``/etc/resolv.conf`` is this session's ``<session>/resolv.conf`` (a copy of the
+chroot's until :meth:`set_nameserver`): a test can point its Asterisk's DNS at a server of its own
+(``hagi://`` SRV records) without changing what any other session resolves.  What is shared with
+the rest of the chroot: the system Python with whatever wheels were installed by
+``sandbox/install-package.sh``.
 
 Example::
 
@@ -272,6 +276,7 @@ class AsteriskSandbox:
         self.agi_dir = f"{self.sdir}/agi-bin"  # this session's astagidir
         self.data_dir = f"{self.sdir}/data"  # this session's astdatadir
         self.sounds_dir = f"{self.data_dir}/sounds"  # where this session's Playback looks
+        self.resolv_conf = f"{self.sdir}/resolv.conf"  # this Asterisk's /etc/resolv.conf
         self.modules = list(modules) + [m for m in extra_modules if m not in modules]
         self.verbose = verbose
         self.harmless = tuple(HARMLESS_PATTERNS) + tuple(harmless)
@@ -440,6 +445,7 @@ class AsteriskSandbox:
         for sub in ("etc", "log", "run", "spool", "db", "cache", "moh", "agi-bin"):
             self.host_path(f"{self.sdir}/{sub}").mkdir(parents=True, exist_ok=True)
         self._link_data_dir()
+        self.set_nameserver(None)
         w = self._write_etc
         w("asterisk.conf", self._asterisk_conf())
         w("modules.conf", "[modules]\nautoload = no\n" + "".join(f"load = {m}\n" for m in self.modules))
@@ -497,6 +503,33 @@ class AsteriskSandbox:
         for name, text in (configs or {}).items():
             w(name, text)
         self._configured = True
+
+    def set_nameserver(self, address: str | None) -> None:
+        """Point this session's resolver at ``address`` (port 53: resolv.conf names no port), or
+        back at the chroot's own servers with None.  Takes effect at once, Asterisk running or
+        not: the file is rewritten in place (the bind mount holds its inode) and glibc re-reads
+        a resolv.conf whose modification time changed.  One try of one second per query, so a
+        dead DNS server costs a call a second, not the default 5 s times 2 tries."""
+        path = self.host_path(self.resolv_conf)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if address is None:
+            chroot = self.host_path("/etc/resolv.conf")
+            text = chroot.read_text() if chroot.is_file() else ""
+        else:
+            text = f"nameserver {address}\noptions timeout:1 attempts:1\n"
+        with open(path, "w") as f:  # truncates: same inode, seen through the bind mount
+            f.write(text)
+
+    def _namespace_cmd(self) -> list[str]:
+        """The command prefix giving Asterisk its own mount namespace with the session's resolv.conf
+        bound over the chroot's (empty when the chroot has no plain resolv.conf to bind over: a
+        symlink could lead the bind outside the chroot)."""
+        target = self.host_path("/etc/resolv.conf")
+        if not target.is_file() or target.is_symlink():
+            return []
+        source = str(self.host_path(self.resolv_conf))
+        bind = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, "sh", source, str(target)]
 
     def _write_etc(self, name: str, text: str) -> None:
         path = self.host_path(f"{self.etc}/{name}")
@@ -617,8 +650,11 @@ class AsteriskSandbox:
         console = self.host_path(f"{self.logdir}/console")
         self._console = open(console, "ab")
         t0 = time.monotonic()
+        asterisk = self._chroot_cmd(
+            "asterisk", "-C", self.conf, "-f", "-n", "-" + "v" * self.verbose, env=self.env
+        )
         self._proc = subprocess.Popen(
-            self._chroot_cmd("asterisk", "-C", self.conf, "-f", "-n", "-" + "v" * self.verbose, env=self.env),
+            [*self._namespace_cmd(), *asterisk],
             stdin=subprocess.DEVNULL,
             stdout=self._console,
             stderr=subprocess.STDOUT,
