@@ -46,6 +46,8 @@ def test_the_daily_target_is_met_within_a_point_of_the_best_threshold_in_hindsig
 def test_no_run_beats_the_bound(result):
     assert result.violations == []
     assert all(day.best_tried_share <= day.bound_share for day in result.days)
+    assert all(day.bound_gap <= day.best_tried_gap <= 0 for day in result.days)
+    assert result.bound["daily_gap"] <= 0
 
 
 def test_the_announced_wait_beats_asterisks_by_a_quarter(result):
@@ -67,6 +69,12 @@ def test_json_rows_carry_the_issue_fields(capsys):
     assert kinds == {"policy", "bound", "day", "ewt"}
     assert any(row["kind"] == "policy" and row["policy"] == "target 0.95" for row in rows)
     assert all("kept_premium_share" in row for row in rows if row["kind"] in ("policy", "bound", "day"))
+    assert all({"bound_gap", "best_tried_gap"} <= set(row) for row in rows if row["kind"] == "day")
+    assert all(
+        row["daily_gap"] <= 0 and row["daily_policy"] == "target 0.95"
+        for row in rows
+        if row["kind"] == "bound"
+    )
     ewt = [row for row in rows if row["kind"] == "ewt"]
     assert {row["estimator"] for row in ewt} == {"plugin", "asterisk", "les"}
     assert all({"rmse_rel", "bias_s", "n"} <= set(row) for row in ewt)
