@@ -24,8 +24,15 @@ def day(*, kept: int, broken: int, bands: dict[float, tuple[int, int]], eligible
     return count
 
 
-def test_until_the_day_has_twenty_eligible_calls_the_per_call_default_applies():
+def test_the_days_first_call_gets_the_per_call_default():
     assert daily_threshold(DayCount(), target=0.95, remaining=500) == START_THRESHOLD
+
+
+def test_from_the_second_call_the_day_is_planned_from_the_predictions():
+    # One call seen, predicted sure: the rest of the day is planned at once, no 0.95 warm-up.
+    count = DayCount()
+    count.apply(DayCount.eligible_fields(0.999, True), NOW)
+    assert daily_threshold(count, target=0.95, remaining=300) < START_THRESHOLD
 
 
 def test_a_day_with_slack_takes_calls_the_per_call_rule_would_refuse():
