@@ -41,6 +41,7 @@ SAFETY_Z = 2.0  # margin, in standard deviations of the outcomes not correctable
 # Priors strong enough that a morning's few unlucky breaks do not swing the day (measured on
 # seeds 1 to 10, docs/promise.md: weaker ones sent calm days to the ceiling for hours).
 CALIBRATION_PRIOR = 3.0  # pseudo-breaks, seen and predicted, in the day's calibration
+CALIBRATION_MIN = 1.0  # the day's free callers never make the predictor look prudent
 PRIOR_CALLS = 50.0  # a band's own outcomes outweigh the prediction after about this many
 PRICE_MESSAGE_S = 12.0  # what a free caller would have heard first, had the call been premium
 
@@ -189,13 +190,17 @@ class DayCount:
 
     def calibration(self) -> float:
         """Breaks seen over breaks predicted, over every settled eligible call of the day: how
-        far today's predictor errs (1 when it is right; below 1 when it is too prudent)."""
+        far today's predictor errs (1 when it is right), never below 1. A free caller's "would
+        have kept" is optimistic: it reached the ready agent at once, where a premium caller
+        hears the message first and may find that agent taken (understaffed, 30 s, seed 1: 98 %
+        of free callers predicted 0.8 to 0.85 would have kept it, 88 % when such calls were
+        premium); a factor below 1 spread that optimism over every band."""
         seen = predicted = 0.0
         for i in range(BINS):
             if self.band_n[i] and self.bands[i]:
                 seen += self.band_n[i] - self.band_kept[i]
                 predicted += self.band_n[i] * (1.0 - self.psum[i] / self.bands[i])
-        return (seen + CALIBRATION_PRIOR) / (predicted + CALIBRATION_PRIOR)
+        return max(CALIBRATION_MIN, (seen + CALIBRATION_PRIOR) / (predicted + CALIBRATION_PRIOR))
 
     def band_keep(self, i: int, calibration: float | None = None) -> float:
         """How often a call of band i keeps the promise today: its prediction with the day's
