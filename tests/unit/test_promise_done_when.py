@@ -35,9 +35,11 @@ def result(request):
 
 def test_the_daily_target_is_met_within_a_point_of_the_best_threshold_in_hindsight(result):
     if result.days[0].scenario == "understaffed":
-        # Known gap (docs/promise.md, "what is not met"): understaffed days can end a few calls
-        # short of the target or several points under the lucky best threshold.
-        pytest.xfail("understaffed: the daily target is not met on every day yet")
+        # Known gap (docs/promise.md, "honest gaps"): on this 1.5 h day the margin (2 standard
+        # deviations of every outcome still open) keeps the threshold high for most of it, about
+        # 20 points under the best threshold (seeds 2 to 4); full understaffed days at 60 s are
+        # within a point on 6 seeds of 10 (scripts/promise-seeds).
+        pytest.xfail("understaffed: not within a point of the best threshold on every day yet")
     for day in result.days:
         assert day.target_kept >= 0.95, day.as_dict()
         assert day.gap is None or day.gap >= -0.01, day.as_dict()
