@@ -90,3 +90,15 @@ def test_a_run_above_the_bound_fails_the_command_loudly(capsys, monkeypatch):
     assert cli_main(args) == 3
     err = capsys.readouterr().err
     assert "BOUND BEATEN" in err and "above the bound's 0" in err
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_a_calm_day_that_starts_with_bad_luck_still_ends_within_a_point(seed):
+    # Seeds 3 and 8, 45 s: a few breaks early in the day sent the threshold to 0.95 and above
+    # for hours (4 points under "premium whenever an agent is ready" on seed 8) before the
+    # priors were strengthened; the whole 12 h day, as scripts/promise-seeds checks it.
+    result = compare(
+        SCENARIOS["calm"], default_policies((0.95,)), seed=seed, days=1, commitment_s=45, oracle=False
+    )
+    day = result.days[0]
+    assert day.target_kept >= 0.95 and day.gap is not None and day.gap >= -0.01, day.as_dict()
