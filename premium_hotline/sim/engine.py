@@ -147,8 +147,11 @@ class Day:
         *,
         commitment_s: int = 60,
         close_s: float | None = None,
+        announce: bool = True,
     ) -> None:
         self.scenario = scenario
+        # The waiting-time estimators cost as much as the decision: only the run measured needs them.
+        self.announce = announce
         # The day the daily target is counted over ends here (the simulated span's end).
         self.close_s = close_s if close_s is not None else (calls[-1].arrival_s if calls else 0.0)
         self.count = DayCount()
@@ -274,7 +277,7 @@ class Day:
         arrived = env.now
         deadline = arrived + call.patience_s
         decision, p_within = self._decide(call, self._ms(arrived))
-        announced = self._announce(self._ms(arrived), decision.tariff == PREMIUM)
+        announced = self._announce(self._ms(arrived), decision.tariff == PREMIUM) if self.announce else {}
         self.lists.apply(
             records.decided(
                 self.keys,

@@ -24,8 +24,15 @@ def day(*, kept: int, broken: int, bands: dict[float, tuple[int, int]], eligible
     return count
 
 
-def test_until_the_day_has_twenty_eligible_calls_the_per_call_default_applies():
+def test_the_days_first_call_gets_the_per_call_default():
     assert daily_threshold(DayCount(), target=0.95, remaining=500) == START_THRESHOLD
+
+
+def test_from_the_second_call_the_day_is_planned_from_the_predictions():
+    # One call seen, predicted sure: the rest of the day is planned at once, no 0.95 warm-up.
+    count = DayCount()
+    count.apply(DayCount.eligible_fields(0.999, True), NOW)
+    assert daily_threshold(count, target=0.95, remaining=300) < START_THRESHOLD
 
 
 def test_a_day_with_slack_takes_calls_the_per_call_rule_would_refuse():
@@ -51,7 +58,15 @@ def test_a_prudent_predictor_is_corrected_by_what_the_day_saw():
     lucky = day(kept=100, broken=0, bands={0.6: (100, 100)})
     unlucky = day(kept=100, broken=0, bands={0.6: (100, 60)})
     band = promise.band_of(0.6)
-    assert lucky.band_keep(band) > 0.95 > 0.7 > unlucky.band_keep(band)
+    assert lucky.band_keep(band) > 0.85 > 0.7 > unlucky.band_keep(band)
+
+
+def test_a_day_of_lucky_free_callers_never_makes_every_band_look_safer_than_predicted():
+    # Free callers reached a ready agent at once: their "would have kept" is optimistic, so it
+    # corrects their own band, never the predictions of the others.
+    lucky = day(kept=0, broken=0, bands={0.6: (200, 200), 0.85: (1, 1)})
+    assert lucky.calibration() == 1.0
+    assert lucky.band_keep(promise.band_of(0.85)) <= 0.875 + 1e-9
 
 
 def test_the_hash_round_trips_and_bad_fields_count_as_zero():

@@ -72,6 +72,14 @@ def test_the_line_moves_while_a_premium_caller_hears_the_price_message():
     assert after_message < now
 
 
+def test_callers_hearing_their_message_are_ahead_only_of_a_caller_who_hears_one_too():
+    h = history(talk=240)
+    free = expected_wait(QueueState(0, 20, 5), h, in_message=0)
+    assert expected_wait(QueueState(0, 20, 5), h, in_message=4) == free  # it joins before them
+    premium = expected_wait(QueueState(0, 20, 5), h, in_message=0, pre_queue_s=12.0)
+    assert expected_wait(QueueState(0, 20, 5), h, in_message=4, pre_queue_s=12.0) > premium
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     ready=st.integers(0, 30),

@@ -35,9 +35,11 @@ def result(request):
 
 def test_the_daily_target_is_met_within_a_point_of_the_best_threshold_in_hindsight(result):
     if result.days[0].scenario == "understaffed":
-        # Known gap (docs/promise.md, "what is not met"): understaffed days can end a few calls
-        # short of the target or several points under the lucky best threshold.
-        pytest.xfail("understaffed: the daily target is not met on every day yet")
+        # Known gap (docs/promise.md, "honest gaps"): on this 1.5 h day the margin (2 standard
+        # deviations of every outcome still open) keeps the threshold high for most of it, about
+        # 20 points under the best threshold (seeds 2 to 4); full understaffed days at 60 s are
+        # within a point on 6 seeds of 10 (scripts/promise-seeds).
+        pytest.xfail("understaffed: not within a point of the best threshold on every day yet")
     for day in result.days:
         assert day.target_kept >= 0.95, day.as_dict()
         assert day.gap is None or day.gap >= -0.01, day.as_dict()
@@ -46,6 +48,8 @@ def test_the_daily_target_is_met_within_a_point_of_the_best_threshold_in_hindsig
 def test_no_run_beats_the_bound(result):
     assert result.violations == []
     assert all(day.best_tried_share <= day.bound_share for day in result.days)
+    assert all(day.bound_gap <= day.best_tried_gap <= 0 for day in result.days)
+    assert result.bound["daily_gap"] <= 0
 
 
 def test_the_announced_wait_beats_asterisks_by_a_quarter(result):
@@ -67,6 +71,12 @@ def test_json_rows_carry_the_issue_fields(capsys):
     assert kinds == {"policy", "bound", "day", "ewt"}
     assert any(row["kind"] == "policy" and row["policy"] == "target 0.95" for row in rows)
     assert all("kept_premium_share" in row for row in rows if row["kind"] in ("policy", "bound", "day"))
+    assert all({"bound_gap", "best_tried_gap"} <= set(row) for row in rows if row["kind"] == "day")
+    assert all(
+        row["daily_gap"] <= 0 and row["daily_policy"] == "target 0.95"
+        for row in rows
+        if row["kind"] == "bound"
+    )
     ewt = [row for row in rows if row["kind"] == "ewt"]
     assert {row["estimator"] for row in ewt} == {"plugin", "asterisk", "les"}
     assert all({"rmse_rel", "bias_s", "n"} <= set(row) for row in ewt)
@@ -80,3 +90,15 @@ def test_a_run_above_the_bound_fails_the_command_loudly(capsys, monkeypatch):
     assert cli_main(args) == 3
     err = capsys.readouterr().err
     assert "BOUND BEATEN" in err and "above the bound's 0" in err
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_a_calm_day_that_starts_with_bad_luck_still_ends_within_a_point(seed):
+    # Seeds 3 and 8, 45 s: a few breaks early in the day sent the threshold to 0.95 and above
+    # for hours (4 points under "premium whenever an agent is ready" on seed 8) before the
+    # priors were strengthened; the whole 12 h day, as scripts/promise-seeds checks it.
+    result = compare(
+        SCENARIOS["calm"], default_policies((0.95,)), seed=seed, days=1, commitment_s=45, oracle=False
+    )
+    day = result.days[0]
+    assert day.target_kept >= 0.95 and day.gap is not None and day.gap >= -0.01, day.as_dict()
