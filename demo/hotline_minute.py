@@ -2,7 +2,7 @@
 
 What it runs: the project's own dialplan in the sandbox Asterisk (plain AGI scripts installed
 as on a PBX, `answer = early`), a redis-server of its own, and real SIP calls over PJSIP on
-loopback (tests/support/sip.py): four agents, each a sipp phone on its own 127.0.0.x address
+loopback (sandbox/sip.py): four agents, each a sipp phone on its own 127.0.0.x address
 picking up after its own delay (1.5 to 7 s), callers from the carrier's trunk (a sipp per call,
 sending audio) arriving at random (Poisson) and talking for varied times, some of whom give up
 while waiting, on premium and free numbers. A progress line while it runs; then the KPIs per
@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import sip  # noqa: E402
-from tests.support.asterisk_sandbox import AsteriskSandbox  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from sandbox import sip  # noqa: E402
+from sandbox.asterisk import AsteriskSandbox  # noqa: E402
+from sandbox.redis_server import RedisServer  # noqa: E402
 
 VAR = ROOT / "var" / "demo"
 REDIS_PORT = 6391

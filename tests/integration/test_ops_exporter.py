@@ -133,7 +133,7 @@ def test_every_metric_the_dashboard_queries_is_exported(scraped):
 
 
 def test_a_scrape_while_redis_is_down_answers_at_once_with_up_0(tmp_path):
-    from tests.support.redis_server import free_port
+    from sandbox.redis_server import free_port
 
     config = tmp_path / "ph.conf"
     config.write_text(f"[general]\nredis_url = redis://127.0.0.1:{free_port()}/0\n")

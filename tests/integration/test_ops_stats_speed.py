@@ -64,7 +64,7 @@ def utc_iso(epoch_ms: int) -> str:
 @pytest.fixture(scope="module")
 def day_of_calls(tmp_path_factory):
     """A redis-server of this module's own (filled once, ~10 s) holding a day of KPI minutes."""
-    from tests.support.redis_server import RedisServer
+    from sandbox.redis_server import RedisServer
 
     server = RedisServer().start()
     client = server.client()

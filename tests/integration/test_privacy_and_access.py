@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.agi_peer import ChannelModel, default_env, env_block, run_script
+from sandbox.agi_peer import ChannelModel, default_env, env_block, run_script
+from sandbox.fastagi import FastAgiServerProcess, fastagi_env, run_fastagi
+from sandbox.redis_server import RedisServer, free_port
 from tests.support.calls import NUMBERS, READY, T0, Transport, call_channel, one_call, wait_closed
-from tests.support.fastagi_client import FastAgiServerProcess, fastagi_env, run_fastagi
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.tls_redis import PLUGIN_PASSWORD, PLUGIN_USER, TlsRedisServer
 
 HASH_KEY = "caller-hash-key-7f3e91b2c4d5"  # a secret too: never in a log line

@@ -21,8 +21,8 @@ import pytest
 from premium_hotline.redis.slots import key_slot
 from premium_hotline.store import records
 from premium_hotline.store.keys import Keys
+from sandbox.fastagi import FastAgiServerProcess
 from tests.support import scale_calls
-from tests.support.fastagi_client import FastAgiServerProcess
 
 TIMEOUT_MS = 200
 
