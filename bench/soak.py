@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from premium_hotline.store.replay import has_work  # noqa: E402
+from premium_hotline.store.spool_replay import has_work  # noqa: E402
 from sandbox.redis_server import RedisServer, free_port  # noqa: E402
 
 REDIS_TIMEOUT_MS = 200

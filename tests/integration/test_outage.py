@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from premium_hotline.redis.connect import plain_client
-from premium_hotline.store.replay import has_work, replay
+from premium_hotline.store.spool_replay import has_work, replay
 from sandbox.fastagi import FastAgiServerProcess
 from sandbox.redis_server import RedisServer
 from tests.support.calls import NUMBERS, Transport, dump, one_call, wait_closed

@@ -21,7 +21,7 @@ from premium_hotline.config import load_config
 from premium_hotline.core.kpi import Tally, accumulate
 from premium_hotline.redis.connect import plain_client
 from premium_hotline.store import reaper
-from premium_hotline.store.replay import replay
+from premium_hotline.store.spool_replay import replay
 from sandbox.agi_peer import default_env
 from sandbox.fastagi import FastAgiServerProcess
 from sandbox.redis_server import RedisServer

@@ -36,7 +36,7 @@ def _base_ms() -> int:
 
 def test_our_slots_are_the_clusters_for_every_key_the_plugin_writes(cluster):
     keys = Keys("ph:")
-    from premium_hotline.store.replay import guard_key
+    from premium_hotline.store.spool_replay import guard_key
 
     names = [keys.events(), guard_key(keys.events()), keys.queues(), "plain", "{}", "a{}b", "{{x}}"]
     names += ["x{y}z{w}", "é{ü}", keys.call("1700000000.1}{x")]
