@@ -256,6 +256,8 @@ class FastAgiServer:
                 general=len(bad),
                 first=str(config.errors[0]),
             )
+        for warning in config.said_at_load:
+            self.log.warning("config_warning", warning=str(warning))
         if not at_start:
             self.log.info("reloaded", path=config.path, numbers=len(config.entries))
 
