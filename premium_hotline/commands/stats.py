@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 
 from ..config import config_path, load_config
@@ -48,6 +49,15 @@ COLUMNS = (
     ("amount", "amount", "money"),
     ("wire min", "wire_billable_min", "min"),
     ("refund", "refund_due", "money"),
+)
+
+# What the short headings stand for, under the table: a reader should not need the source.
+LEGEND = (
+    "answ/aband/unans answered, abandoned, turned away by the queue · ASA average wait in the queue · "
+    "TTH time to a human (p50/p90/p99 its percentiles) · pre-q time before the queue (price message) · "
+    "SL2 Asterisk's service level (abandons within SL count as in time) · prem% premium share of "
+    "offered · broken premium commitments broken · downgr decided premium, billed free · "
+    "definitions: docs/kpis.md"
 )
 
 
@@ -116,6 +126,7 @@ def render_table(report: dict) -> str:
         longest = f" (longest {_duration(wait.get('longest_wait_s'))})" if wait.get("count") else ""
         waiting.append(f"{queue} {wait.get('count', 0)}{longest}")
     lines.append("waiting now: " + (", ".join(waiting) if waiting else "no queue has data yet"))
+    lines += textwrap.wrap(LEGEND, 150)
     return "\n".join(lines)
 
 
