@@ -21,7 +21,7 @@ import textwrap
 import time
 
 from ..config import config_path, load_config
-from .options import add_window, command_parser
+from .options import add_window, command_parser, window_from
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -202,12 +202,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report(client, general, args) -> dict:
-    from ..ops import report, window
+    from ..ops import report
 
     now_ms = int(time.time() * 1000)
-    span = window.resolve(
-        last=args.last, since=args.since, until=args.until, tz=general.timezone, now_ms=now_ms
-    )
+    span = window_from(args, general.timezone, now_ms)
     return report.build(client, general, span, now_ms=now_ms, queues=args.queue, by_agent=args.by == "agent")
 
 
@@ -225,16 +223,9 @@ def main(argv: list[str]) -> int:
         print(
             f"premium-hotline stats: {config.path}: {len(config.errors)} config problem(s)", file=sys.stderr
         )
-    from ..ops import window
 
     try:  # check the window options once, before any connection
-        window.resolve(
-            last=args.last,
-            since=args.since,
-            until=args.until,
-            tz=general.timezone,
-            now_ms=int(time.time() * 1000),
-        )
+        window_from(args, general.timezone)
     except ValueError as exc:
         print(f"premium-hotline stats: {exc}", file=sys.stderr)
         return 2
@@ -243,7 +234,7 @@ def main(argv: list[str]) -> int:
     from ..ops.client import connect
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
+        client = connect(general, timeout_s=args.timeout)
     except (ValueError, redis.RedisError) as exc:
         print(f"premium-hotline stats: cannot reach Redis at {general.redis_url}: {exc}", file=sys.stderr)
         return 1

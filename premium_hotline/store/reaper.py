@@ -26,7 +26,7 @@ from ..core.lost import lost_ending, lost_record
 from ..core.timeline import LOST
 from ..redis.errors import RespError
 from .keys import Keys
-from .records import COUNTED_TTL_S, flat_fields, kpi_fields, public_fields
+from .records import COUNTED_TTL_S, event, flat_fields, kpi_fields
 
 BATCH = 200  # open calls looked at per queue and per round
 MAX_ROUNDS = 50  # bounds one reap; the rest waits for the next
@@ -204,14 +204,8 @@ def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: 
     for uid, fields, ending, index in counting:
         if replies[index] == 1:
             report.lost += 1
-            event = {
-                "type": "lost",
-                "uniqueid": uid,
-                **public_fields(lost_record(uid, fields, ending, reaped_ms=now_ms)),
-            }
-            events.append(
-                ["XADD", keys.events(), "MAXLEN", "~", str(general.events_maxlen), "*", *flat_fields(event)]
-            )
+            record = lost_record(uid, fields, ending, reaped_ms=now_ms)
+            events.append(event(keys, "lost", uid, record, general.events_maxlen))
         else:
             report.already_counted += 1
     if events:

@@ -70,12 +70,17 @@ def _call_and_event(
 ) -> list[list]:
     """What every route writes first: its fields of the call's hash (TTL renewed) and an event."""
     call_key = keys.call(uniqueid)
-    event = {"type": kind, "uniqueid": uniqueid, **public_fields(record)}
     return [
         ["HSET", call_key, *flat_fields(record)],
         ["EXPIRE", call_key, str(ttl_s)],
-        ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *flat_fields(event)],
+        event(keys, kind, uniqueid, record, maxlen),
     ]
+
+
+def event(keys: Keys, kind: str, uniqueid: str, record: dict, maxlen: int) -> list:
+    """The XADD of one event to the stream: its kind, the call and the record's public fields."""
+    fields = {"type": kind, "uniqueid": uniqueid, **public_fields(record)}
+    return ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *flat_fields(fields)]
 
 
 def _capped_list(key: str, item: str) -> list[list]:

@@ -145,7 +145,7 @@ def test_reading_and_computing_a_day_takes_a_fraction_of_that(day_of_calls):
 
     config, offered, _, _, first = day_of_calls
     general = load_config(config).general
-    client = connect(general.redis_url, timeout_s=5)
+    client = connect(general, timeout_s=5)
     now_ms = int(time.time() * 1000)
     span = window.Window(first, first + MINUTES * 60_000)
     timings = []
