@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from ..config import config_path, load_config
-from .http import parse_listen, serve
+from .http import add_listen, listen_address, serve
 from .options import command_parser, missing_extra
 
 DEFAULT_LISTEN = "127.0.0.1:9797"
@@ -24,23 +24,17 @@ DEFAULT_LISTEN = "127.0.0.1:9797"
 
 def _parser() -> argparse.ArgumentParser:
     parser = command_parser("exporter", __doc__)
-    parser.add_argument(
-        "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=2.0, metavar="SECONDS", help="Redis timeout per scrape (default 2)"
-    )
+    add_listen(parser, DEFAULT_LISTEN, "Redis timeout per scrape (default 2)")
     parser.add_argument("-q", "--queue", action="append", help="only this queue (repeatable)")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        host, port = parse_listen(args.listen)
-    except ValueError as exc:
-        print(f"premium-hotline exporter: {exc}", file=sys.stderr)
+    address = listen_address("exporter", args.listen)
+    if address is None:
         return 2
+    host, port = address
     try:
         from prometheus_client import CollectorRegistry, start_http_server
     except ImportError:

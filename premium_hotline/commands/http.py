@@ -7,9 +7,16 @@ and close their server and its thread on the way out.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
+
+
+def add_listen(parser: argparse.ArgumentParser, default: str, timeout_help: str) -> None:
+    """`--listen HOST:PORT` and the Redis `--timeout` both servers take."""
+    parser.add_argument("--listen", default=default, metavar="HOST:PORT", help=f"default {default}")
+    parser.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS", help=timeout_help)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -19,6 +26,15 @@ def parse_listen(text: str) -> tuple[str, int]:
         raise ValueError(f"{text!r} is not HOST:PORT")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
+
+
+def listen_address(name: str, text: str) -> tuple[str, int] | None:
+    """`parse_listen`, or None after saying why (the command then exits 2)."""
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        print(f"premium-hotline {name}: {exc}", file=sys.stderr)
+        return None
 
 
 def serve(name: str, host: str, port: int, start, *, path: str, detail: str) -> int:

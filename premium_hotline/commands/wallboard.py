@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import config_path, load_config
-from .http import parse_listen, serve
+from .http import add_listen, listen_address, serve
 from .options import command_parser
 
 DEFAULT_LISTEN = "127.0.0.1:9798"
@@ -33,15 +33,10 @@ DEFAULT_LISTEN = "127.0.0.1:9798"
 
 def _parser() -> argparse.ArgumentParser:
     parser = command_parser("wallboard", __doc__)
-    parser.add_argument(
-        "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
-    )
+    add_listen(parser, DEFAULT_LISTEN, "Redis timeout per read (default 2)")
     parser.add_argument("--lang", choices=("fr", "en"), help="language of the page (default: the config's)")
     parser.add_argument(
         "--refresh", type=float, metavar="SECONDS", help="seconds between updates (default: the config's)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=2.0, metavar="SECONDS", help="Redis timeout per read (default 2)"
     )
     return parser
 
@@ -92,11 +87,10 @@ def make_handler(cache, *, lang: str, refresh_s: float):
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        host, port = parse_listen(args.listen)
-    except ValueError as exc:
-        print(f"premium-hotline wallboard: {exc}", file=sys.stderr)
+    address = listen_address("wallboard", args.listen)
+    if address is None:
         return 2
+    host, port = address
     config = load_config(config_path(args.config))
     general = config.general
     if config.errors:

@@ -52,7 +52,7 @@ async def handle(call: Call) -> None:
             userfield(
                 tariff=answer.tariff,
                 reason=answer.reason,
-                rate=marks["rate"] if answer.tariff == "premium" else "",
+                rate=marks["rate"],
                 did=marks["did"],
                 human_ms=human_ms,
                 time_to_human_ms=answer.time_to_human_ms,

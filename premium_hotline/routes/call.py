@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from ..agi.protocol import AgiProtocolError, AgiUsageError
-from ..core.codes import PLAIN_NAME_CHARS
+from ..core.codes import PLAIN_NAME_CHARS, PREMIUM
 from ..store.keys import MAX_TAG
 
 
@@ -129,8 +129,16 @@ def channel_queue(text: str, default: str = "") -> str:
     return default
 
 
-def userfield(**fields) -> str:
-    """CDR(userfield) for billing systems: `ph;tariff=premium;reason=premium;rate=0.80/min;...`."""
+def userfield(*, tariff: str, reason: str, rate: str, did: str, **more) -> str:
+    """CDR(userfield) for billing systems: `ph;tariff=premium;reason=premium;rate=0.80/min;...`.
+    The rate only on a premium call: a billing system must not read a price into a free one."""
+    fields = {
+        "tariff": tariff,
+        "reason": reason,
+        "rate": rate if tariff == PREMIUM else "",
+        "did": did,
+        **more,
+    }
     return "ph;" + ";".join(f"{key}={value}" for key, value in fields.items() if value not in (None, ""))
 
 

@@ -105,7 +105,7 @@ async def handle(call: Call) -> None:
             userfield(
                 tariff=ending.tariff,
                 reason=ending.reason,
-                rate=marks["rate"] if ending.tariff == "premium" else "",
+                rate=marks["rate"],
                 did=marks["did"],
                 outcome=ending.outcome,
                 billable_s=ending.billable_s,
