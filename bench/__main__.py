@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.redis_server import RedisServer, free_port  # noqa: E402
+from sandbox.redis_server import RedisServer, free_port  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 
-from tests.support.agi_peer import ChannelModel, default_env
-from tests.support.fastagi_client import FastAgiServerProcess, run_fastagi
+from sandbox.agi_peer import ChannelModel, default_env
+from sandbox.fastagi import FastAgiServerProcess, run_fastagi
 
 READY = {
     "QUEUE_MEMBER(support,ready)": "2",

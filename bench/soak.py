@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from premium_hotline.store.replay import has_work  # noqa: E402
-from tests.support.redis_server import RedisServer, free_port  # noqa: E402
+from premium_hotline.store.spool_replay import has_work  # noqa: E402
+from sandbox.redis_server import RedisServer, free_port  # noqa: E402
 
 REDIS_TIMEOUT_MS = 200
 AGI_TIMEOUT_MS = 1000
@@ -282,7 +282,7 @@ def run_soak(seconds: float = 60.0, rate: float = 25.0, stalled: int = 4, workdi
     )  # fmt: skip
     problems: list[str] = []
     try:
-        from tests.support.fastagi_client import wait_port
+        from sandbox.fastagi import wait_port
 
         wait_port(port, process=server)
         # Warm-up: a few calls so the pool, the imports and the allocator reach their steady state.

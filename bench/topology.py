@@ -1,7 +1,7 @@
 """The plugin on one redis-server, a Redis Cluster and behind Sentinel: what each costs.
 
 `python -m bench.topology [RUNS] [CALLS]` starts a 3-master/3-replica cluster and a Sentinel
-set-up (tests/support/redis_topology.py, Debian's redis-server) next to a single redis-server,
+set-up (sandbox/redis_topology.py, Debian's redis-server) next to a single redis-server,
 then measures, for each:
 
 - **plain start-up**: cold `decide_tariff.py` runs, timed as bench/plain.py does (spawn to the
@@ -60,7 +60,7 @@ def per_call(
     from concurrent.futures import ThreadPoolExecutor
 
     from bench.redis_cost import full_call
-    from tests.support.fastagi_client import FastAgiServerProcess
+    from sandbox.fastagi import FastAgiServerProcess
 
     sub = Path(workdir, f"serve-{abs(hash((url, client)))}")
     sub.mkdir()
@@ -99,8 +99,8 @@ def per_call(
 def main() -> None:
     import redis
 
-    from tests.support.redis_server import RedisServer
-    from tests.support.redis_topology import LocalCluster, LocalSentinel
+    from sandbox.redis_server import RedisServer
+    from sandbox.redis_topology import LocalCluster, LocalSentinel
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     calls = int(sys.argv[2]) if len(sys.argv) > 2 else 1000

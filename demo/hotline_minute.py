@@ -2,11 +2,13 @@
 
 What it runs: the project's own dialplan in the sandbox Asterisk (plain AGI scripts installed
 as on a PBX, `answer = early`), a redis-server of its own, and real SIP calls over PJSIP on
-loopback (tests/support/sip.py): four agents, each a sipp phone on its own 127.0.0.x address
+loopback (sandbox/sip.py): four agents, each a sipp phone on its own 127.0.0.x address
 picking up after its own delay (1.5 to 7 s), callers from the carrier's trunk (a sipp per call,
 sending audio) arriving at random (Poisson) and talking for varied times, some of whom give up
-while waiting, on premium and free numbers. A progress line while it runs; then the KPIs per
-queue and tariff as `premium-hotline stats` reads them from Redis, the bill on the wire (per
+while waiting, on premium and free numbers. A progress line while it runs (every call placed:
+hearing the price message, in the queue, talking to a person, or ended); then the KPIs per
+queue and tariff as `premium-hotline stats` reads them from Redis (its abbreviations spelled out
+under the table; definitions in docs/kpis.md), the bill on the wire (per
 tariff, the median gap between the network's answer and the person's, wire-billable minutes and
 refunds due), and a cross-check of those figures against what Asterisk itself logged (queue_log
 CONNECT/ABANDON), the SIP truth in sipp's traces and a hand count of the per-call hashes.
@@ -32,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import sip  # noqa: E402
-from tests.support.asterisk_sandbox import AsteriskSandbox  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from sandbox import sip  # noqa: E402
+from sandbox.asterisk import AsteriskSandbox  # noqa: E402
+from sandbox.redis_server import RedisServer  # noqa: E402
 
 VAR = ROOT / "var" / "demo"
 REDIS_PORT = 6391
@@ -166,17 +168,36 @@ def cli(*args: str, config: Path) -> subprocess.CompletedProcess:
     )
 
 
+def call_states(channels: list[dict[str, str]], outcomes: dict[str, int], placed: int) -> dict[str, int]:
+    """Where every placed call is, so the progress columns add up to `placed`: each caller's
+    channel (the carrier trunk's) hearing the price message, in the queue, or talking to a
+    person (bridged); the ended ones by the outcome their hash holds; the rest in transit (not
+    yet in the dialplan, or hung up with the record still on its way)."""
+    callers = [c for c in channels if c.get("channel", "").startswith("PJSIP/trunk-")]
+    message = sum(1 for c in callers if c.get("application") == "ControlPlayback")
+    talking = sum(1 for c in callers if c.get("bridgeid"))
+    states = {"message": message, "queue": len(callers) - message - talking, "talking": talking}
+    states["ended"] = sum(outcomes.values())
+    states["transit"] = max(0, placed - sum(states.values()))
+    return states
+
+
 def progress(pbx: AsteriskSandbox, redis, placed: int, total: int, elapsed: float) -> str:
-    closed = [redis.hgetall(k) for k in redis.scan_iter("ph:call:*")]
-    outcomes = {}
-    for record in closed:
-        if record.get("outcome"):
-            outcomes[record["outcome"]] = outcomes.get(record["outcome"], 0) + 1
-    waiting = sum(redis.zcard(k) for k in redis.scan_iter("ph:waiting:*"))
+    outcomes: dict[str, int] = {}
+    for key in redis.scan_iter("ph:call:*"):
+        outcome = redis.hget(key, "outcome")
+        if outcome:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    states = call_states(pbx.channels(), outcomes, placed)
+    answered, abandoned, short = (
+        outcomes.get(name, 0) for name in ("answered", "abandoned", "short_abandon")
+    )
+    other = states["ended"] - answered - abandoned - short  # unanswered (turned away), lost
     return (
-        f"\r  {elapsed:5.1f}s  calls placed {placed:3d}/{total}  waiting {waiting:2d}  "
-        f"answered {outcomes.get('answered', 0):3d}  abandoned {outcomes.get('abandoned', 0):2d}  "
-        f"short {outcomes.get('short_abandon', 0):2d}  "
+        f"\r  {elapsed:5.1f}s  placed {placed:3d}/{total} = price message {states['message']:2d} + queue "
+        f"{states['queue']:2d} + talking {states['talking']:2d} + ended {states['ended']:3d} (answered "
+        f"{answered:3d}, abandoned {abandoned:2d}, short {short:2d}, other {other}) "
+        f"+ in transit {states['transit']:2d}  "
     )
 
 

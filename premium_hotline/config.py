@@ -217,7 +217,7 @@ class NumberEntry:
 
 
 class Config:
-    __slots__ = ("entries", "errors", "general", "path", "server", "warnings")
+    __slots__ = ("entries", "errors", "general", "path", "said_at_load", "server", "warnings")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -226,6 +226,8 @@ class Config:
         self.entries: list[NumberEntry] = []
         self.errors: list[ConfigError] = []
         self.warnings: list[ConfigError] = []  # lawful but worth a look; check-config prints them
+        # Warnings of a setting that does not do what it says: every load logs them too.
+        self.said_at_load: list[ConfigError] = []
 
     def lookup(self, number: str) -> NumberEntry | None:
         """The entry for a dialled number: exact section first, else the most specific pattern."""
@@ -524,9 +526,26 @@ def _apply_general(section: Section, config: Config) -> None:
     if values.get("regime") == law.PROPOSAL_2012:
         where = section.values["regime"]
         config.warnings.append(ConfigError(where.path, where.line, "regime", law.proposal_warning()))
-    if general.caller_privacy == "hash" and not general.caller_hash_key:
-        # Without a key a hash of a phone number is reversible by brute force (10^9 numbers).
-        general.caller_privacy = "none"
+
+
+def _privacy_fallback(sections: list[Section], config: Config) -> None:
+    """Without a key a hash of a phone number is reversible by brute force (10^9 numbers), so
+    `hash` without one stores no caller number; written out, that is a surprise to say."""
+    general = config.general
+    if general.caller_privacy != "hash" or general.caller_hash_key:
+        return
+    general.caller_privacy = "none"
+    written = [s.values["caller_privacy"] for s in sections if "caller_privacy" in s.values]
+    if written:
+        warning = ConfigError(
+            written[-1].path,
+            written[-1].line,
+            "caller_privacy",
+            "warning: hash needs caller_hash_key or caller_hash_key_file (16 bytes or more): "
+            "no caller number is stored (as with none)",
+        )
+        config.warnings.append(warning)
+        config.said_at_load.append(warning)
 
 
 def _number_entry(section: Section, config: Config) -> NumberEntry:
@@ -599,6 +618,7 @@ def load_config(path: str | None = None) -> Config:
         _register_secrets(section)
     for section in general:
         _apply_general(section, config)
+    _privacy_fallback(general, config)
     for section in sections:
         if section.name.lower() == "general":
             continue
@@ -613,6 +633,7 @@ def load_config(path: str | None = None) -> Config:
         if problem != error.problem:
             error.problem = problem
             error.args = (f"{error.path}:{error.line}: {error.key}: {problem}",)
-    config.errors.sort(key=lambda e: (e.path, e.line))
-    config.warnings.sort(key=lambda e: (e.path, e.line))
+    # A problem in a template is the template's line, once, however many sections use it.
+    config.errors = sorted({str(e): e for e in config.errors}.values(), key=lambda e: (e.path, e.line))
+    config.warnings = sorted({str(e): e for e in config.warnings}.values(), key=lambda e: (e.path, e.line))
     return config

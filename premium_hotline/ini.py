@@ -22,6 +22,10 @@ class ConfigError(Exception):
         self.problem = problem
 
 
+#: The key of the error that says a file could not be read at all (line 0).
+UNREADABLE = "file"
+
+
 class Value:
     """A value with where it was written, so a later check can still point at its line."""
 
@@ -92,7 +96,7 @@ def _parse_file(path: str, errors: list[ConfigError], sections: list[Section], s
         with open(path, encoding="utf-8", errors="replace") as handle:
             lines = handle.read().splitlines()
     except OSError as exc:
-        errors.append(ConfigError(path, 0, "file", exc.strerror or str(exc)))
+        errors.append(ConfigError(path, 0, UNREADABLE, exc.strerror or str(exc)))
         return
     current: Section | None = sections[-1] if sections else None
     in_broken = False  # keys under a header that was refused: that one error covers them

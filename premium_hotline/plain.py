@@ -62,6 +62,8 @@ def main(route: str) -> int:
     log = Log(general.log_level, general.log_file, route=route)
     if config.errors:
         log.warning("config_errors", path=config.path, count=len(config.errors), first=str(config.errors[0]))
+    for warning in config.said_at_load:
+        log.warning("config_warning", warning=str(warning))
     lines = FdLines(0, general.agi_timeout_ms / 1000)
     store = PlainStore(general, log)
     current = {"log": log}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Self-check of the sandbox Asterisk (run as root after sandbox/build.sh).
 
-Drives a real Asterisk 22 in the cached chroot through tests/support/asterisk_sandbox.py and
+Drives a real Asterisk 22 in the cached chroot through sandbox/asterisk.py and
 checks the behaviour the project's dialplan relies on:
 
 * a queue ``support`` whose only member is ``Local/agent1@agents/n``; the agent's extension
@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import ClassVar
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "support"))
+sys.path.insert(0, str(REPO))
 
-from asterisk_sandbox import AsteriskSandbox  # noqa: E402
+from sandbox.asterisk import AsteriskSandbox  # noqa: E402
 
 # A plain AGI script for the chroot's python3: stdlib only, speaks raw AGI.  It records when it
 # started, its AGI environment, the replies to a few commands and whether SIGHUP arrived, as

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.redis_server import RedisServer  # noqa: E402
+from sandbox.redis_server import RedisServer  # noqa: E402
 
 _TIERS = {"unit": "unit", "integration": "redis", "e2e": "e2e", "scale": "scale"}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from ..config import LawError, config_path, load_config
+from ..ini import UNREADABLE
 from ..log import redact_url
 from ..price_message import price_message_problems
 from .options import command_parser
@@ -24,6 +25,13 @@ def main(argv: list[str]) -> int:
     if args.file and args.config and args.file != args.config:
         parser.error("give the config file once: FILE or -c FILE")
     config = load_config(config_path(args.file or args.config))
+    unreadable = [e for e in config.errors if (e.path, e.line, e.key) == (config.path, 0, UNREADABLE)]
+    if unreadable:  # nothing else to say about a file that is not there
+        print(
+            f"premium-hotline check-config: cannot read {config.path}: {unreadable[0].problem}",
+            file=sys.stderr,
+        )
+        return 1
     errors = sorted([*config.errors, *price_message_problems(config)], key=lambda e: (e.path, e.line))
     for error in errors:
         print(error, file=sys.stderr)

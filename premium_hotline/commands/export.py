@@ -18,10 +18,9 @@ import argparse
 import csv
 import json
 import sys
-import time
 
 from ..config import config_path, load_config
-from .options import add_window, command_parser
+from .options import add_window, command_parser, window_from
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,16 +50,10 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     config = load_config(config_path(args.config))
     general = config.general
-    from ..ops import calls, window
+    from ..ops import calls
 
     try:
-        span = window.resolve(
-            last=args.last,
-            since=args.since,
-            until=args.until,
-            tz=general.timezone,
-            now_ms=int(time.time() * 1000),
-        )
+        span = window_from(args, general.timezone)
     except ValueError as exc:
         print(f"premium-hotline export: {exc}", file=sys.stderr)
         return 2
@@ -69,7 +62,7 @@ def main(argv: list[str]) -> int:
     from ..ops.client import connect
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general, timeout_s=args.timeout)
         records = calls.read(client, general.key_prefix, span.start_ms, span.end_ms)
     except (ValueError, redis.RedisError) as exc:
         print(f"premium-hotline export: cannot read Redis at {general.redis_url}: {exc}", file=sys.stderr)

@@ -13,44 +13,28 @@ once with `premium_hotline_up 0` and no KPI series, rather than hanging Promethe
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from ..config import config_path, load_config
+from .http import add_listen, listen_address, serve
 from .options import command_parser, missing_extra
 
 DEFAULT_LISTEN = "127.0.0.1:9797"
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT`, `[::1]:PORT` or `:PORT` (loopback) -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = command_parser("exporter", __doc__)
-    parser.add_argument(
-        "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=2.0, metavar="SECONDS", help="Redis timeout per scrape (default 2)"
-    )
+    add_listen(parser, DEFAULT_LISTEN, "Redis timeout per scrape (default 2)")
     parser.add_argument("-q", "--queue", action="append", help="only this queue (repeatable)")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        host, port = parse_listen(args.listen)
-    except ValueError as exc:
-        print(f"premium-hotline exporter: {exc}", file=sys.stderr)
+    address = listen_address("exporter", args.listen)
+    if address is None:
         return 2
+    host, port = address
     try:
         from prometheus_client import CollectorRegistry, start_http_server
     except ImportError:
@@ -63,36 +47,17 @@ def main(argv: list[str]) -> int:
     from ..ops.metrics import KpiCollector
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
+        client = connect(general, timeout_s=args.timeout)
     except (ValueError, redis.RedisError) as exc:  # RedisError: no cluster node answered
         print(f"premium-hotline exporter: {exc}", file=sys.stderr)
         return 1
     registry = CollectorRegistry(auto_describe=False)
     registry.register(KpiCollector(client, general, queues=args.queue))
-    # Handlers first: a SIGTERM right after "serving" is printed must stop it cleanly.
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        print(f"premium-hotline exporter: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        return 1
-    shown = f"[{host}]" if ":" in host else host
-    print(
-        f"premium-hotline exporter: serving http://{shown}:{server.server_port}/metrics "
-        f"(Redis {general.redis_url}, timeout {args.timeout:g}s)",
-        file=sys.stderr,
-        flush=True,
+    return serve(
+        "exporter",
+        host,
+        port,
+        lambda: start_http_server(port, addr=host, registry=registry),
+        path="/metrics",
+        detail=f"Redis {general.redis_url}, timeout {args.timeout:g}s",
     )
-    return serve_until_stopped(stop, server, thread)
-
-
-def serve_until_stopped(stop: threading.Event, server, thread: threading.Thread) -> int:
-    """Block until `stop` is set (SIGTERM, SIGINT), then close the server and its thread."""
-    while not stop.wait(1.0):
-        pass
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 
 def command_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
@@ -30,3 +31,11 @@ def add_window(parser: argparse.ArgumentParser) -> None:
     when.add_argument("--since", metavar="TIME", help="08:00, 2026-01-31, 2026-01-31T08:00[+01:00]")
     when.add_argument("--until", metavar="TIME", help="end, exclusive (default: now)")
     parser.add_argument("-q", "--queue", action="append", help="only this queue (repeatable)")
+
+
+def window_from(args: argparse.Namespace, tz, now_ms: int | None = None):
+    """The window `add_window`'s options name (ops/window.py); ValueError when they name none."""
+    from ..ops import window
+
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return window.resolve(last=args.last, since=args.since, until=args.until, tz=tz, now_ms=now_ms)

@@ -17,7 +17,7 @@ import sys
 import time
 
 from ..config import config_path, load_config
-from .options import add_window, command_parser, missing_extra
+from .options import add_window, command_parser, missing_extra, window_from
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,9 +46,7 @@ def main(argv: list[str]) -> int:
 
     now_ms = int(time.time() * 1000)
     try:
-        span = window.resolve(
-            last=args.last, since=args.since, until=args.until, tz=general.timezone, now_ms=now_ms
-        )
+        span = window_from(args, general.timezone, now_ms)
     except ValueError as exc:
         print(f"premium-hotline plot: {exc}", file=sys.stderr)
         return 2
@@ -65,7 +63,7 @@ def main(argv: list[str]) -> int:
 
     keys = Keys(general.key_prefix)
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
+        client = connect(general, timeout_s=args.timeout)
         queues = reader.list_queues(client, keys, args.queue)
         per_queue = reader.read_minutes(client, keys, queues, span)
     except (ValueError, redis.RedisError) as exc:

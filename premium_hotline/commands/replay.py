@@ -15,8 +15,8 @@ from ..config import load_config
 from ..log import scrub
 from ..redis.connect import async_client
 from ..redis.errors import RedisUnavailable
-from ..server.replayer import from_loop
-from ..store.replay import ReplayReport, replay
+from ..server.background import from_loop
+from ..store.spool_replay import ReplayReport, replay
 from .options import command_parser
 
 

@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     from ..ops.client import connect
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general, timeout_s=args.timeout)
         records = calls.read(client, general.key_prefix, span.start_ms, span.end_ms)
         svg = (
             ""

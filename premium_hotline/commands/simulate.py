@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown scenario(s) {unknown}; choose from {sorted(SCENARIOS)}")
 
     if args.replay:
-        from ..sim.replay import schedule
+        from ..sim.schedule import schedule
 
         if len(names) != 1:
             parser.error("--replay takes exactly one --scenario")

@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 
 from ..config import config_path, load_config
-from .options import add_window, command_parser
+from .options import add_window, command_parser, window_from
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -48,6 +49,15 @@ COLUMNS = (
     ("amount", "amount", "money"),
     ("wire min", "wire_billable_min", "min"),
     ("refund", "refund_due", "money"),
+)
+
+# What the short headings stand for, under the table: a reader should not need the source.
+LEGEND = (
+    "answ/aband/unans answered, abandoned, turned away by the queue · ASA average wait in the queue · "
+    "TTH time to a human (p50/p90/p99 its percentiles) · pre-q time before the queue (price message) · "
+    "SL2 Asterisk's service level (abandons within SL count as in time) · prem% premium share of "
+    "offered · broken premium commitments broken · downgr decided premium, billed free · "
+    "definitions: docs/kpis.md"
 )
 
 
@@ -116,6 +126,7 @@ def render_table(report: dict) -> str:
         longest = f" (longest {_duration(wait.get('longest_wait_s'))})" if wait.get("count") else ""
         waiting.append(f"{queue} {wait.get('count', 0)}{longest}")
     lines.append("waiting now: " + (", ".join(waiting) if waiting else "no queue has data yet"))
+    lines += textwrap.wrap(LEGEND, 150)
     return "\n".join(lines)
 
 
@@ -191,12 +202,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report(client, general, args) -> dict:
-    from ..ops import report, window
+    from ..ops import report
 
     now_ms = int(time.time() * 1000)
-    span = window.resolve(
-        last=args.last, since=args.since, until=args.until, tz=general.timezone, now_ms=now_ms
-    )
+    span = window_from(args, general.timezone, now_ms)
     return report.build(client, general, span, now_ms=now_ms, queues=args.queue, by_agent=args.by == "agent")
 
 
@@ -214,16 +223,9 @@ def main(argv: list[str]) -> int:
         print(
             f"premium-hotline stats: {config.path}: {len(config.errors)} config problem(s)", file=sys.stderr
         )
-    from ..ops import window
 
     try:  # check the window options once, before any connection
-        window.resolve(
-            last=args.last,
-            since=args.since,
-            until=args.until,
-            tz=general.timezone,
-            now_ms=int(time.time() * 1000),
-        )
+        window_from(args, general.timezone)
     except ValueError as exc:
         print(f"premium-hotline stats: {exc}", file=sys.stderr)
         return 2
@@ -232,7 +234,7 @@ def main(argv: list[str]) -> int:
     from ..ops.client import connect
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout, ca_file=general.redis_ca_file)
+        client = connect(general, timeout_s=args.timeout)
     except (ValueError, redis.RedisError) as exc:
         print(f"premium-hotline stats: cannot reach Redis at {general.redis_url}: {exc}", file=sys.stderr)
         return 1

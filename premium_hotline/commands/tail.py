@@ -116,12 +116,7 @@ def main(argv: list[str]) -> int:
     stream = Keys(general.key_prefix).events()
     show = _Printer(args, general.timezone)
     try:
-        client = connect(
-            general.redis_url,
-            timeout_s=args.timeout,
-            extra_read_s=BLOCK_MS / 1000,
-            ca_file=general.redis_ca_file,
-        )
+        client = connect(general, timeout_s=args.timeout, extra_read_s=BLOCK_MS / 1000)
         last = _history(client, stream, args, show)
     except (ValueError, redis.RedisError) as exc:
         print(f"premium-hotline tail: cannot read Redis at {general.redis_url}: {exc}", file=sys.stderr)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import config_path, load_config
-from .exporter import parse_listen, serve_until_stopped
+from .http import add_listen, listen_address, serve
 from .options import command_parser
 
 DEFAULT_LISTEN = "127.0.0.1:9798"
@@ -34,15 +33,10 @@ DEFAULT_LISTEN = "127.0.0.1:9798"
 
 def _parser() -> argparse.ArgumentParser:
     parser = command_parser("wallboard", __doc__)
-    parser.add_argument(
-        "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
-    )
+    add_listen(parser, DEFAULT_LISTEN, "Redis timeout per read (default 2)")
     parser.add_argument("--lang", choices=("fr", "en"), help="language of the page (default: the config's)")
     parser.add_argument(
         "--refresh", type=float, metavar="SECONDS", help="seconds between updates (default: the config's)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=2.0, metavar="SECONDS", help="Redis timeout per read (default 2)"
     )
     return parser
 
@@ -93,11 +87,10 @@ def make_handler(cache, *, lang: str, refresh_s: float):
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        host, port = parse_listen(args.listen)
-    except ValueError as exc:
-        print(f"premium-hotline wallboard: {exc}", file=sys.stderr)
+    address = listen_address("wallboard", args.listen)
+    if address is None:
         return 2
+    host, port = address
     config = load_config(config_path(args.config))
     general = config.general
     if config.errors:
@@ -111,7 +104,7 @@ def main(argv: list[str]) -> int:
     from ..ops.client import connect
 
     try:
-        client = connect(general.redis_url, timeout_s=args.timeout)
+        client = connect(general, timeout_s=args.timeout)
     except (ValueError, redis.RedisError) as exc:
         print(f"premium-hotline wallboard: {exc}", file=sys.stderr)
         return 1
@@ -120,22 +113,13 @@ def main(argv: list[str]) -> int:
         lambda: wallboard.snapshot(client, general, now_ms=int(time.time() * 1000)), refresh_s
     )
     lang = args.lang or general.language
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
+
+    def start():
         server = ThreadingHTTPServer((host, port), make_handler(cache, lang=lang, refresh_s=refresh_s))
-    except OSError as exc:
-        print(f"premium-hotline wallboard: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        return 1
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="wallboard", daemon=True)
-    thread.start()
-    shown = f"[{host}]" if ":" in host else host
-    print(
-        f"premium-hotline wallboard: serving http://{shown}:{server.server_port}/ "
-        f"(Redis {general.redis_url}, language {lang}, refresh {refresh_s:g}s)",
-        file=sys.stderr,
-        flush=True,
-    )
-    return serve_until_stopped(stop, server, thread)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, name="wallboard", daemon=True)
+        thread.start()
+        return server, thread
+
+    detail = f"Redis {general.redis_url}, language {lang}, refresh {refresh_s:g}s"
+    return serve("wallboard", host, port, start, path="/", detail=detail)

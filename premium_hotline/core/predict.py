@@ -11,7 +11,7 @@ caller who finds x calls in the system is far better predicted from x than from 
 average (Whitt, "Predicting queueing delays", Management Science 45(6), 1999; Ibrahim & Whitt,
 "Real-time delay estimation in overloaded multiserver queues with abandonments", Management
 Science 55(10), 2009). Averaged over the stationary queue length it is the textbook Erlang C / A
-service level again (tests/unit/test_predict_model.py checks this).
+service level again (tests/unit/test_predict.py checks this).
 
 A premium caller first hears the price message (`pre_queue_s`, at least 10 s by law) and only then
 joins the queue, behind whoever joined meanwhile. So the prediction has two phases:

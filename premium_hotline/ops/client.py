@@ -11,11 +11,14 @@ node holding the queue's hash tag.
 from __future__ import annotations
 
 
-def connect(url: str, *, timeout_s: float, extra_read_s: float = 0.0, ca_file: str | None = None):
-    """A client for `url`, any form redis/url.py takes; see redis.connect.ops_client."""
+def connect(general, *, timeout_s: float, extra_read_s: float = 0.0):
+    """A client for the config's `redis_url` (any form redis/url.py takes) with its
+    `redis_ca_file`, so no command can reach a TLS Redis without it; see redis.connect.ops_client."""
     from ..redis.connect import ops_client
 
-    return ops_client(url, timeout_s=timeout_s, extra_read_s=extra_read_s, ca_file=ca_file)
+    return ops_client(
+        general.redis_url, timeout_s=timeout_s, extra_read_s=extra_read_s, ca_file=general.redis_ca_file
+    )
 
 
 def is_cluster(client) -> bool:

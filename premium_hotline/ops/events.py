@@ -56,12 +56,7 @@ def format_line(entry_id: str, fields: dict, tz: str, *, with_id: bool = False) 
             f"(before queue {_s(fields.get('before_queue_ms'))}, in queue {_s(fields.get('in_queue_ms'))})"
             f"  agent={fields.get('agent') or '-'}"
         )
-        if fields.get("wire_answered_ms"):
-            detail += f"  wire={fields.get('wire_billable_s', '0')}s"
-        if fields.get("refund_due") not in (None, "", "0.00"):
-            detail += f"  refund_due={fields['refund_due']}"
-        if fields.get("sla_breached") == "1":
-            detail += "  COMMITMENT BROKEN"
+        detail += _bill_notes(fields)
     elif kind == "lost":
         detail = (
             f"queue={fields.get('queue') or '-'}  lost  {fields.get('decided_tariff', '?')}  "
@@ -82,12 +77,7 @@ def format_line(entry_id: str, fields: dict, tz: str, *, with_id: bool = False) 
             )
         else:
             detail += f"  waited={_s(fields.get('wait_ms'))}"
-        if fields.get("wire_answered_ms"):
-            detail += f"  wire={fields.get('wire_billable_s', '0')}s"
-        if fields.get("refund_due") not in (None, "", "0.00"):
-            detail += f"  refund_due={fields['refund_due']}"
-        if fields.get("sla_breached") == "1":
-            detail += "  COMMITMENT BROKEN"
+        detail += _bill_notes(fields)
     else:
         detail = "  ".join(f"{k}={v}" for k, v in fields.items() if k not in ("type", "uniqueid"))
     return f"{head}  {detail}"
@@ -96,3 +86,15 @@ def format_line(entry_id: str, fields: dict, tz: str, *, with_id: bool = False) 
 def as_json(entry_id: str, fields: dict) -> dict:
     """The entry as one JSON object: the stream id plus the fields as written (strings)."""
     return {"id": entry_id, **fields}
+
+
+def _bill_notes(fields: dict) -> str:
+    """What a `human` or `ended` line adds when there is something to say about the bill."""
+    notes = ""
+    if fields.get("wire_answered_ms"):
+        notes += f"  wire={fields.get('wire_billable_s', '0')}s"
+    if fields.get("refund_due") not in (None, "", "0.00"):
+        notes += f"  refund_due={fields['refund_due']}"
+    if fields.get("sla_breached") == "1":
+        notes += "  COMMITMENT BROKEN"
+    return notes

@@ -23,30 +23,12 @@ from ..core import agents
 from ..core.timeline import answered
 from ..store import records
 from ..store.keys import Keys
-from .call import NOW, Call, as_int, channel_queue, userfield
-from .promise_settle import settle_batch
+from .call import CALL_MARKS, Call, as_int, channel_queue, userfield
+from .promise_settle import settle
 
 
 async def handle(call: Call) -> None:
-    marks = await call.read(
-        {
-            "arrived": "${PH_ARRIVED_MS}",
-            "queued": "${PH_QUEUED_MS}",
-            "tariff": "${PH_TARIFF}",
-            "decided": "${PH_DECIDED}",
-            "promise": "${PH_PROMISE}",
-            "reason": "${PH_REASON}",
-            "rate": "${PH_RATE}",
-            "commitment": "${PH_COMMITMENT_S}",
-            "queue": "${PH_QUEUE}",
-            "did": "${PH_DID}",
-            "member": "${MEMBERINTERFACE}",
-            "member_name": "${MEMBERNAME}",
-            "rang": "${SHARED(PH_RANG_AT)}",
-            "stamped": "${SHARED(PH_HUMAN_MS)}",
-            "now": NOW,
-        }
-    )
+    marks = await call.read(CALL_MARKS)
     human_ms = call.asterisk_ms(marks["stamped"] or marks["now"])
     commitment_s = as_int(marks["commitment"]) or call.config.commitment_for(None)
     answer = answered(
@@ -70,7 +52,7 @@ async def handle(call: Call) -> None:
             userfield(
                 tariff=answer.tariff,
                 reason=answer.reason,
-                rate=marks["rate"] if answer.tariff == "premium" else "",
+                rate=marks["rate"],
                 did=marks["did"],
                 human_ms=human_ms,
                 time_to_human_ms=answer.time_to_human_ms,
@@ -107,19 +89,15 @@ async def handle(call: Call) -> None:
         ttl_s=general.record_ttl_days * 86400,
         events_maxlen=general.events_maxlen,
     )
-    if marks["promise"]:
-        batch += settle_batch(
-            Keys(general.key_prefix),
-            mark=marks["promise"],
-            queue=queue,
-            did=marks["did"],
-            uniqueid=call.uniqueid,
-            arrived_ms=as_int(marks["arrived"]) or human_ms,
-            premium=(marks["decided"] or marks["tariff"]) == "premium",
-            outcome="answered",
-            time_to_human_ms=answer.time_to_human_ms,
-            commitment_s=commitment_s,
-        )
+    batch += settle(
+        call,
+        marks,
+        queue=queue,
+        arrived_ms=as_int(marks["arrived"]) or human_ms,
+        outcome="answered",
+        time_to_human_ms=answer.time_to_human_ms,
+        commitment_s=commitment_s,
+    )
     await call.store.write(batch, route="agent_answered", uniqueid=call.uniqueid)
     if cut is not None:
         raise cut

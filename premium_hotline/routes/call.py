@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from ..agi.protocol import AgiProtocolError, AgiUsageError
-from ..core.codes import PLAIN_NAME_CHARS
+from ..core.codes import PLAIN_NAME_CHARS, PREMIUM
 from ..store.keys import MAX_TAG
 
 
@@ -25,6 +25,27 @@ RECOVERABLE = (ValuesMismatch, AgiUsageError)
 # Asterisk's own clock in epoch milliseconds (ast_strftime's %3q): timestamps then come from the
 # PBX even when the FastAGI server runs on another machine with a different clock.
 NOW = "${STRFTIME(,,%s%3q)}"
+# What decide_tariff left on the channel and the member Queue() connected: both later routes
+# read it (in their one GET FULL VARIABLE, with their own values added).
+CALL_MARKS = {
+    "arrived": "${PH_ARRIVED_MS}",
+    "queued": "${PH_QUEUED_MS}",
+    # The member gosub's stamp: the answer is known even if agent_answered never ran.
+    "stamped": "${SHARED(PH_HUMAN_MS)}",
+    "tariff": "${PH_TARIFF}",
+    "decided": "${PH_DECIDED}",
+    "promise": "${PH_PROMISE}",
+    "reason": "${PH_REASON}",
+    "rate": "${PH_RATE}",
+    "commitment": "${PH_COMMITMENT_S}",
+    "queue": "${PH_QUEUE}",
+    "did": "${PH_DID}",
+    # Set on the caller's channel by Queue() (setinterfacevar = yes) once a member answered.
+    "member": "${MEMBERINTERFACE}",
+    "member_name": "${MEMBERNAME}",
+    "rang": "${SHARED(PH_RANG_AT)}",
+    "now": NOW,
+}
 SEPARATOR = "|"  # never in our PH_* values, queue names (validated) or numbers
 _UID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 # What the config accepts in a queue name (config._name): a PH_QUEUE read back from the channel
@@ -108,8 +129,16 @@ def channel_queue(text: str, default: str = "") -> str:
     return default
 
 
-def userfield(**fields) -> str:
-    """CDR(userfield) for billing systems: `ph;tariff=premium;reason=premium;rate=0.80/min;...`."""
+def userfield(*, tariff: str, reason: str, rate: str, did: str, **more) -> str:
+    """CDR(userfield) for billing systems: `ph;tariff=premium;reason=premium;rate=0.80/min;...`.
+    The rate only on a premium call: a billing system must not read a price into a free one."""
+    fields = {
+        "tariff": tariff,
+        "reason": reason,
+        "rate": rate if tariff == PREMIUM else "",
+        "did": did,
+        **more,
+    }
     return "ph;" + ";".join(f"{key}={value}" for key, value in fields.items() if value not in (None, ""))
 
 

@@ -17,8 +17,8 @@ from ..core import agents
 from ..core.timeline import ended
 from ..store import records
 from ..store.keys import Keys
-from .call import NOW, Call, as_int, channel_queue, userfield
-from .promise_settle import settle_batch
+from .call import CALL_MARKS, Call, as_int, channel_queue, userfield
+from .promise_settle import settle
 
 
 def network_answer(marks: dict[str, str], ended_ms: int, human_ms: int) -> int | None:
@@ -55,30 +55,14 @@ def epoch_seconds_ms(text: str) -> int:
 async def handle(call: Call) -> None:
     marks = await call.read(
         {
-            "arrived": "${PH_ARRIVED_MS}",
-            "queued": "${PH_QUEUED_MS}",
+            **CALL_MARKS,
             "human": "${PH_HUMAN_MS}",
-            # The member gosub's stamp: the answer is known even if agent_answered never ran.
-            "stamped": "${SHARED(PH_HUMAN_MS)}",
-            "tariff": "${PH_TARIFF}",
-            "decided": "${PH_DECIDED}",
-            "promise": "${PH_PROMISE}",
-            "reason": "${PH_REASON}",
-            "rate": "${PH_RATE}",
-            "commitment": "${PH_COMMITMENT_S}",
-            "queue": "${PH_QUEUE}",
-            "did": "${PH_DID}",
             "queue_status": "${QUEUESTATUS}",
-            # Set on this channel by Queue() (setinterfacevar = yes) once a member answered.
-            "member": "${MEMBERINTERFACE}",
-            "member_name": "${MEMBERNAME}",
-            "rang": "${SHARED(PH_RANG_AT)}",
             "wire_stamp": "${PH_WIRE_ANSWERED_MS}",
             "bridged_ms": "${ANSWEREDTIME_MS}",
             "state": "${CHANNEL(state)}",
             "cdr_answer": "${CDR(answer,u)}",
             "ended": "${PH_ENDED_MS}",
-            "now": NOW,
         }
     )
     general = call.general
@@ -121,7 +105,7 @@ async def handle(call: Call) -> None:
             userfield(
                 tariff=ending.tariff,
                 reason=ending.reason,
-                rate=marks["rate"] if ending.tariff == "premium" else "",
+                rate=marks["rate"],
                 did=marks["did"],
                 outcome=ending.outcome,
                 billable_s=ending.billable_s,
@@ -196,19 +180,15 @@ async def handle(call: Call) -> None:
         ttl_s=general.record_ttl_days * 86400,
         events_maxlen=general.events_maxlen,
     )
-    if marks["promise"]:
-        batch += settle_batch(
-            Keys(general.key_prefix),
-            mark=marks["promise"],
-            queue=queue,
-            did=marks["did"],
-            uniqueid=call.uniqueid,
-            arrived_ms=arrived_ms,
-            premium=decided == "premium",
-            outcome=ending.outcome,
-            time_to_human_ms=ending.time_to_human_ms if ending.outcome == "answered" else None,
-            commitment_s=as_int(marks["commitment"]) or general.commitment_s,
-        )
+    batch += settle(
+        call,
+        marks,
+        queue=queue,
+        arrived_ms=arrived_ms,
+        outcome=ending.outcome,
+        time_to_human_ms=ending.time_to_human_ms if ending.outcome == "answered" else None,
+        commitment_s=as_int(marks["commitment"]) or general.commitment_s,
+    )
     await call.store.write(batch, route="call_ended", uniqueid=call.uniqueid)
     if cut is not None:
         raise cut

@@ -13,21 +13,21 @@ from ..store import records
 from ..store.keys import Keys
 
 
-def settle_batch(
-    keys: Keys,
+def settle(
+    call,
+    marks: dict[str, str],
     *,
-    mark: str,
     queue: str,
-    did: str,
-    uniqueid: str,
     arrived_ms: int,
-    premium: bool,
     outcome: str,
     time_to_human_ms: int | None,
     commitment_s: int,
 ) -> list[list]:
-    """The commands that settle this call's promise, or [] when there is nothing to settle."""
-    day, _, p_text = mark.strip().partition(":")
+    """The commands that settle this call's promise, or [] when there is nothing to settle.
+    `marks` holds routes/call.py's CALL_MARKS, as the route read them."""
+    did = marks["did"]
+    premium = (marks["decided"] or marks["tariff"]) == "premium"
+    day, _, p_text = marks["promise"].strip().partition(":")
     if not (queue and did and len(day) == 8 and day.isdigit()):
         return []
     try:
@@ -38,5 +38,6 @@ def settle_batch(
         p = None
     keeps = promise.would_keep(outcome, time_to_human_ms, commitment_s, premium)
     fields = promise.DayCount.settled_fields(p, premium, keeps)
+    keys = Keys(call.general.key_prefix)
     key = keys.promise(queue, national(did), day)
-    return records.promise_settled(key, keys.promised(queue, arrived_ms), uniqueid, fields)
+    return records.promise_settled(key, keys.promised(queue, arrived_ms), call.uniqueid, fields)

@@ -14,10 +14,10 @@ Operational choices, and why:
 - Nothing blocks the loop: the route modules, the logger and the time-zone code are imported
   before the first call; spool writes (fsync) go to a worker thread.
 - Writes spooled during a Redis outage (by this server or by plain AGI scripts sharing the
-  spool directory) are replayed in the background once Redis answers again (server/replayer.py:
+  spool directory) are replayed in the background once Redis answers again (server/background.py:
   a check every `--replay-every` seconds, backoff up to a minute while Redis stays away).
 - Calls no hang-up closed (Asterisk died under them) are closed as `lost` in the background
-  once `max_call_s` has passed (server/reaper.py: every `--reap-every` seconds, one reaper at
+  once `max_call_s` has passed (server/background.py: every `--reap-every` seconds, one reaper at
   a time across servers).
 - SIGTERM (and SIGINT): stop accepting, let the calls in flight finish (bounded by
   `--drain-s`), flush the spool, exit 0. SIGHUP: reload the config; a file whose [general]
@@ -43,9 +43,13 @@ from ..routes.call import Call
 from ..routes.runner import run_route
 from ..store.durability import warn_if_not_durable
 from ..store.server_store import ServerStore
-from .reaper import DEFAULT_EVERY_S as DEFAULT_REAP_EVERY_S
-from .reaper import BackgroundReaper
-from .replayer import DEFAULT_EVERY_S, SpoolReplayer, thread_executor
+from .background import (
+    DEFAULT_EVERY_S,
+    DEFAULT_REAP_EVERY_S,
+    BackgroundReaper,
+    SpoolReplayer,
+    thread_executor,
+)
 from .session import READ_LIMIT, AsyncSession
 from .wire import DEFAULT_ALLOW, AllowList, apply_script, parse_script
 
@@ -127,7 +131,7 @@ class FastAgiServer:
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]
         if self.replay_every_s > 0:
-            self.replayer = SpoolReplayer(lambda: self.store, self.log, self.replay_every_s)
+            self.replayer = SpoolReplayer(lambda: self.store, lambda: self.log, self.replay_every_s)
             self._replay_task = asyncio.get_running_loop().create_task(self.replayer.run())
         if self.reap_every_s > 0:
             self.reaper = BackgroundReaper(lambda: self.store, lambda: self.log, self.reap_every_s)
@@ -252,6 +256,8 @@ class FastAgiServer:
                 general=len(bad),
                 first=str(config.errors[0]),
             )
+        for warning in config.said_at_load:
+            self.log.warning("config_warning", warning=str(warning))
         if not at_start:
             self.log.info("reloaded", path=config.path, numbers=len(config.entries))
 

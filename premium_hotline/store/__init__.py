@@ -1,1 +1,4 @@
-"""Redis: key names, per-route batches, the plain-script RESP client, the spool and its replay."""
+"""The domain in Redis: key names, per-route batches, the stores the routes see, the spool and its replay.
+
+How to reach Redis (URLs, clients, errors) is premium_hotline/redis/.
+"""

@@ -26,7 +26,7 @@ from ..core.lost import lost_ending, lost_record
 from ..core.timeline import LOST
 from ..redis.errors import RespError
 from .keys import Keys
-from .records import COUNTED_TTL_S, flat_fields, kpi_fields, public_fields
+from .records import count_once, event, flat_fields, kpi_fields
 
 BATCH = 200  # open calls looked at per queue and per round
 MAX_ROUNDS = 50  # bounds one reap; the rest waits for the next
@@ -153,7 +153,6 @@ def reap(execute, general, *, now_ms: int, batch: int = BATCH, max_rounds: int =
 def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: ReapReport) -> None:
     report.looked += len(candidates)
     ttl_s = general.record_ttl_days * 86_400
-    guard_ttl = str(min(ttl_s, COUNTED_TTL_S))
     hashes = _checked(execute([["HGETALL", keys.call(uid)] for _, uid in candidates]))
     plans = []  # (queue, uid, fields, ending) of the calls to close as lost
     drop = []
@@ -183,35 +182,15 @@ def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: 
         arrived = int(fields.get("arrived_at") or fields.get("decided_at"))
         kpis = kpi_fields(ending, fields.get("decided_tariff") or "free")
         counting.append((uid, fields, ending, len(counts)))
-        counts.append(
-            [
-                "EVAL",
-                REAP_LUA,
-                "5",
-                keys.kpi_minute(queue, arrived),
-                keys.counted(queue, arrived),
-                keys.lost(queue, arrived),
-                keys.open_calls(queue),
-                keys.waiting(queue),
-                uid,
-                str(ttl_s),
-                guard_ttl,
-                *flat_fields(kpis),
-            ]
-        )
+        extra = (keys.open_calls(queue), keys.waiting(queue))
+        counts.append(count_once(REAP_LUA, keys, queue, arrived, uid, kpis, ttl_s, *extra))
     replies = _checked(execute(counts)) if counts else []
     events = []
     for uid, fields, ending, index in counting:
         if replies[index] == 1:
             report.lost += 1
-            event = {
-                "type": "lost",
-                "uniqueid": uid,
-                **public_fields(lost_record(uid, fields, ending, reaped_ms=now_ms)),
-            }
-            events.append(
-                ["XADD", keys.events(), "MAXLEN", "~", str(general.events_maxlen), "*", *flat_fields(event)]
-            )
+            record = lost_record(uid, fields, ending, reaped_ms=now_ms)
+            events.append(event(keys, "lost", uid, record, general.events_maxlen))
         else:
             report.already_counted += 1
     if events:

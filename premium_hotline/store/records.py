@@ -70,12 +70,25 @@ def _call_and_event(
 ) -> list[list]:
     """What every route writes first: its fields of the call's hash (TTL renewed) and an event."""
     call_key = keys.call(uniqueid)
-    event = {"type": kind, "uniqueid": uniqueid, **public_fields(record)}
     return [
         ["HSET", call_key, *flat_fields(record)],
         ["EXPIRE", call_key, str(ttl_s)],
-        ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *flat_fields(event)],
+        event(keys, kind, uniqueid, record, maxlen),
     ]
+
+
+def count_once(script: str, keys: Keys, queue: str, at: int, uniqueid: str, kpis: dict, ttl_s: int, *more):
+    """The EVAL that counts a call into its arrival minute `at` once (call_ended's script, the
+    reaper's): KEYS minute hash, counted set, lost hash, `more`; ARGV uniqueid, TTLs, increments."""
+    all_keys = [keys.kpi_minute(queue, at), keys.counted(queue, at), keys.lost(queue, at), *more]
+    ttls = [str(ttl_s), str(min(ttl_s, COUNTED_TTL_S))]  # the KPIs', the guard's
+    return ["EVAL", script, str(len(all_keys)), *all_keys, uniqueid, *ttls, *flat_fields(kpis)]
+
+
+def event(keys: Keys, kind: str, uniqueid: str, record: dict, maxlen: int) -> list:
+    """The XADD of one event to the stream: its kind, the call and the record's public fields."""
+    fields = {"type": kind, "uniqueid": uniqueid, **public_fields(record)}
+    return ["XADD", keys.events(), "MAXLEN", "~", str(maxlen), "*", *flat_fields(fields)]
 
 
 def _capped_list(key: str, item: str) -> list[list]:
@@ -204,18 +217,7 @@ def call_closed(
             ["ZREM", keys.waiting(queue), uniqueid],
             ["ZREM", keys.open_calls(queue), uniqueid],
             ["SADD", keys.queues(), queue],
-            [
-                "EVAL",
-                COUNT_CALL_LUA,
-                "3",
-                keys.kpi_minute(queue, arrived_ms),
-                keys.counted(queue, arrived_ms),
-                keys.lost(queue, arrived_ms),
-                uniqueid,
-                str(ttl_s),
-                str(min(ttl_s, COUNTED_TTL_S)),
-                *flat_fields(kpis),
-            ],
+            count_once(COUNT_CALL_LUA, keys, queue, arrived_ms, uniqueid, kpis, ttl_s),
         ]
         # Live only, for the predictor's talk time and patience: outcome, queue time, talk time.
         in_queue = record.get("in_queue_ms")

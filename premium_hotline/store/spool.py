@@ -1,7 +1,7 @@
 """A local append-only spool for writes Redis could not take.
 
 When Redis is down or slow the call goes on, and the batch it could not write lands here, one
-JSON line per batch, to be replayed when Redis is back (store/replay.py).
+JSON line per batch, to be replayed when Redis is back (store/spool_replay.py).
 
 Durability: each record is one O_APPEND write(2), fsync(2)'d before `append` returns (before the
 plain process exits, before the server's drain completes), a new file's directory entry too. A

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import sip, sip_numbers
-from tests.support.asterisk_sandbox import AsteriskSandbox
+from sandbox import sip
+from sandbox.asterisk import AsteriskSandbox
+from tests.support import sip_numbers
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = "/etc/asterisk/premium-hotline.conf"

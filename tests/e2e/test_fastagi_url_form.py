@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from sandbox.fastagi import wait_port
+from sandbox.redis_server import free_port
 from tests.e2e import test_calls_through_real_asterisk as scenarios
-from tests.support.fastagi_client import wait_port
-from tests.support.redis_server import free_port
 
 SCENARIOS = [
     scenarios.test_premium_call_answered_after_two_seconds,

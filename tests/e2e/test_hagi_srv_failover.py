@@ -29,8 +29,8 @@ import time
 
 import pytest
 
+from sandbox.redis_server import free_port
 from tests.support.chroot_fastagi import ChrootServer
-from tests.support.redis_server import free_port
 from tests.support.srv_dns import Srv, SrvDns
 
 ZONE = "hotline.test"  # RFC 2606: never a real name

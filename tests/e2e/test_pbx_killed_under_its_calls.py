@@ -23,10 +23,10 @@ import time
 
 import pytest
 
+from sandbox.fastagi import wait_port
+from sandbox.redis_server import free_port
 from tests.e2e.conftest import CONFIG_PATH, plugin_config
 from tests.support.calls import dump
-from tests.support.fastagi_client import wait_port
-from tests.support.redis_server import free_port
 
 MAX_CALL_S = 15
 LONG_SOUND = f"premium-hotline/price-long-e2e-{os.getpid()}"

@@ -1,7 +1,7 @@
 """Real SIP calls (sipp over PJSIP on loopback) through the shipped dialplan, in early mode.
 
 The carrier's trunk is a sipp UAC per call sending a-law RTP; each agent is a sipp UAS on its own
-loopback address with a static contact (tests/support/sip.py, tests/support/sip_numbers.py). What
+loopback address with a static contact (sandbox/sip.py, tests/support/sip_numbers.py). What
 the plugin recorded is checked against the SIP truth read from sipp's message traces:
 
 - no caller gets its 200 OK (the network's answer, what the caller's operator bills from) more

@@ -24,9 +24,9 @@ import time
 from premium_hotline.ops.reader import read_window
 from premium_hotline.ops.window import Window
 from premium_hotline.store.keys import Keys
+from sandbox.redis_server import free_port
 from tests.support import ops_calls
 from tests.support.chroot_fastagi import ChrootServer
-from tests.support.redis_server import free_port
 
 # number, seconds before the caller hangs up (after the dialplan answered)
 PLAN = [("0899123456", 6), ("0805123456", 4), ("0899300000", 3), ("0826100200", 1)] * 3

@@ -118,7 +118,7 @@ def test_many_concurrent_operations_wait_for_a_bounded_pool(redis_url, redis_ser
 
 
 def test_an_outage_is_logged_once_a_second_not_once_per_call(tmp_path, capsys):
-    from tests.support.redis_server import free_port
+    from sandbox.redis_server import free_port
 
     dead = general(f"redis://127.0.0.1:{free_port()}/0", tmp_path, timeout_ms=50)
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from premium_hotline.core import promise
-from tests.support.agi_peer import ChannelModel, default_env, run_script
-from tests.support.fastagi_client import FastAgiServerProcess, run_fastagi
+from sandbox.agi_peer import ChannelModel, default_env, run_script
+from sandbox.fastagi import FastAgiServerProcess, run_fastagi
 from tests.support.hotline_numbers import NUMBERS
 
 # One agent ready, one caller waiting: no Erlang history, so the empirical rule decides from the

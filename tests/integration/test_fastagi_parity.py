@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from tests.support.agi_peer import ChannelModel, default_env, run_script
-from tests.support.fastagi_client import FastAgiServerProcess, run_fastagi
+from sandbox.agi_peer import ChannelModel, default_env, run_script
+from sandbox.fastagi import FastAgiServerProcess, run_fastagi
+from sandbox.redis_server import free_port
 from tests.support.hotline_numbers import NUMBERS, READY, T0
-from tests.support.redis_server import free_port
 
 NOBODY = {**READY, "QUEUE_MEMBER(support,ready)": "0"}
 

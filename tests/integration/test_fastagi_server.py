@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from tests.support.agi_peer import ChannelModel, default_env, env_block
-from tests.support.fastagi_client import FastAgiServerProcess, fastagi_env, run_fastagi
-from tests.support.redis_server import free_port
+from sandbox.agi_peer import ChannelModel, default_env, env_block
+from sandbox.fastagi import FastAgiServerProcess, fastagi_env, run_fastagi
+from sandbox.redis_server import free_port
 
 NUMBERS = """
 [0899123456]

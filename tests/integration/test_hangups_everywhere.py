@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.agi_peer import ChannelModel, default_env, env_block, parse_args
+from sandbox.agi_peer import ChannelModel, default_env, env_block, parse_args
+from sandbox.fastagi import FastAgiServerProcess, fastagi_env
 from tests.support.calls import NUMBERS, READY, T0, Clock, Transport
-from tests.support.fastagi_client import FastAgiServerProcess, fastagi_env
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 BOUND_S = 6.0  # a plain script's start-up on a loaded 2-core CI machine included; no wait is longer

@@ -133,7 +133,7 @@ def test_every_metric_the_dashboard_queries_is_exported(scraped):
 
 
 def test_a_scrape_while_redis_is_down_answers_at_once_with_up_0(tmp_path):
-    from tests.support.redis_server import free_port
+    from sandbox.redis_server import free_port
 
     config = tmp_path / "ph.conf"
     config.write_text(f"[general]\nredis_url = redis://127.0.0.1:{free_port()}/0\n")
@@ -147,7 +147,8 @@ def test_a_scrape_while_redis_is_down_answers_at_once_with_up_0(tmp_path):
 
 
 def test_the_exporter_listens_on_loopback_by_default_and_stops_cleanly_on_sigterm(data):
-    from premium_hotline.commands.exporter import DEFAULT_LISTEN, parse_listen
+    from premium_hotline.commands.exporter import DEFAULT_LISTEN
+    from premium_hotline.commands.http import parse_listen
 
     assert parse_listen(DEFAULT_LISTEN)[0] == "127.0.0.1"
     assert parse_listen(":9797") == ("127.0.0.1", 9797)

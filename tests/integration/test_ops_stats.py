@@ -188,7 +188,7 @@ def test_stats_watch_redraws_in_place_until_interrupted(data):
 
 
 def test_stats_says_why_when_redis_cannot_be_reached(tmp_path):
-    from tests.support.redis_server import free_port
+    from sandbox.redis_server import free_port
 
     config = tmp_path / "ph.conf"
     config.write_text(f"[general]\nredis_url = redis://127.0.0.1:{free_port()}/0\n")
@@ -225,7 +225,7 @@ def cluster_port() -> int:
 def test_stats_reads_a_redis_cluster_because_a_queue_keys_share_one_hash_slot(tmp_path):
     """One cluster node holding every slot: redis-py's cluster client routes each queue's
     pipeline by the {queue} hash tag; a key without it would raise a cross-slot error."""
-    from tests.support.redis_server import RedisServer
+    from sandbox.redis_server import RedisServer
 
     args = ["--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")]
     server = RedisServer(port=cluster_port(), extra_args=args)

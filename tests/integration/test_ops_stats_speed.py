@@ -70,7 +70,7 @@ def utc_iso(epoch_ms: int) -> str:
 @pytest.fixture(scope="module")
 def day_of_calls(tmp_path_factory):
     """A redis-server of this module's own (filled once, ~10 s) holding a day of KPI minutes."""
-    from tests.support.redis_server import RedisServer
+    from sandbox.redis_server import RedisServer
 
     server = RedisServer().start()
     client = server.client()
@@ -160,7 +160,7 @@ def test_reading_and_computing_a_day_in_process_sends_one_read_per_minute_hash(d
 
     config, offered, _, _, first = day_of_calls
     general = load_config(config).general
-    client = connect(general.redis_url, timeout_s=5)
+    client = connect(general, timeout_s=5)
     now_ms = int(time.time() * 1000)
     span = window.Window(first, first + MINUTES * 60_000)
     watcher = day_of_calls[3]

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from premium_hotline.redis.connect import plain_client
-from premium_hotline.store.replay import has_work, replay
+from premium_hotline.store.spool_replay import has_work, replay
+from sandbox.fastagi import FastAgiServerProcess
+from sandbox.redis_server import RedisServer
 from tests.support.calls import NUMBERS, Transport, dump, one_call, wait_closed
-from tests.support.fastagi_client import FastAgiServerProcess
-from tests.support.redis_server import RedisServer
 
 N = 12
 CLI = Path(sys.executable).with_name("premium-hotline")

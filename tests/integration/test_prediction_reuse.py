@@ -10,7 +10,7 @@ from premium_hotline.log import Log
 from premium_hotline.routes import decide_tariff
 from premium_hotline.routes.call import Call
 from premium_hotline.store.backend import PlainStore
-from tests.support.agi_peer import ChannelModel, default_env
+from sandbox.agi_peer import ChannelModel, default_env
 
 READY = {
     "QUEUE_MEMBER(support,ready)": "2",

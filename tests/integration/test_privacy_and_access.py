@@ -15,15 +15,16 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.agi_peer import ChannelModel, default_env, env_block, run_script
+from sandbox.agi_peer import ChannelModel, default_env, env_block, run_script
+from sandbox.fastagi import FastAgiServerProcess, fastagi_env, run_fastagi
+from sandbox.redis_server import RedisServer, free_port
 from tests.support.calls import NUMBERS, READY, T0, Transport, call_channel, one_call, wait_closed
-from tests.support.fastagi_client import FastAgiServerProcess, fastagi_env, run_fastagi
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.tls_redis import PLUGIN_PASSWORD, PLUGIN_USER, TlsRedisServer
 
 HASH_KEY = "caller-hash-key-7f3e91b2c4d5"  # a secret too: never in a log line
@@ -284,6 +285,24 @@ def test_caller_privacy_clear_is_what_puts_the_number_in_redis(redis_server, red
     wait_closed(client, ["1700000401.1"])
     assert client.hget("ph:call:{1700000401.1}", "caller") == CALLER
     client.close()
+
+
+def test_caller_privacy_hash_without_a_key_is_said_at_every_load(redis_server, redis_url, tmp_path):
+    """The plain script (each call) and the server (at start) log it in one line."""
+    config = tmp_path / "nokey.conf"
+    config.write_text(
+        f"[general]\nredis_url = {redis_url}\nspool_dir = {tmp_path / 'spool'}\ncaller_privacy = hash\n\n"
+        + textwrap.dedent(NUMBERS)
+    )
+    channel, _ = call_channel(T0)
+    plain = Transport(str(config)).run("decide_tariff", default_env(uniqueid="1700000402.1"), channel)
+    server = FastAgiServerProcess(str(config), "--replay-every", "0").start()
+    assert server.stop() == 0
+    for stderr in (plain.stderr, server.stderr):
+        (line,) = [json.loads(text) for text in stderr.splitlines() if '"config_warning"' in text]
+        assert line["level"] == "warning"
+        assert f"{config}:4: caller_privacy: warning: hash needs caller_hash_key" in line["warning"]
+    assert plain.returncode == 0, plain.stderr
 
 
 # -- the FastAGI allow-list ----------------------------------------------------------------------

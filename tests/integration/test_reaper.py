@@ -21,11 +21,11 @@ from premium_hotline.config import load_config
 from premium_hotline.core.kpi import Tally, accumulate
 from premium_hotline.redis.connect import plain_client
 from premium_hotline.store import reaper
-from premium_hotline.store.replay import replay
-from tests.support.agi_peer import default_env
+from premium_hotline.store.spool_replay import replay
+from sandbox.agi_peer import default_env
+from sandbox.fastagi import FastAgiServerProcess
+from sandbox.redis_server import RedisServer
 from tests.support.calls import NUMBERS, READY, T0, Transport, call_channel, dump
-from tests.support.fastagi_client import FastAgiServerProcess
-from tests.support.redis_server import RedisServer
 
 CLI = Path(sys.executable).with_name("premium-hotline")
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support.agi_peer import ChannelModel, default_env, parse_args, run_script
+from sandbox.agi_peer import ChannelModel, default_env, parse_args, run_script
 from tests.support.hotline_numbers import NUMBERS, READY, T0
 
 
@@ -99,7 +99,7 @@ def test_the_dialplan_ivr_mark_makes_the_call_free(agi_script, config):
 
 
 def test_redis_down_decides_fail_tariff_within_the_timeout_and_spools(agi_script, write_config, tmp_path):
-    from tests.support.redis_server import free_port
+    from sandbox.redis_server import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
     config = write_config(NUMBERS, redis_url=dead, redis_timeout_ms=200)

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from premium_hotline.store import replay as replay_module
 from premium_hotline.store import spool as spool_module
-from premium_hotline.store.replay import replay, take_spool
+from premium_hotline.store import spool_replay
 from premium_hotline.store.spool import Spool, SpoolFull, open_locked
+from premium_hotline.store.spool_replay import replay, take_spool
 
 
 def batch(uid: str) -> list[list]:
@@ -186,4 +186,4 @@ def test_a_torn_last_line_is_skipped_and_the_rest_replayed(tmp_path):
     sent, execute = replayed_uids(directory)
     report = replay(str(directory), execute)
     assert sent == ["1.1"] and report.skipped == 1
-    assert replay_module.pending_files(str(directory)) == []
+    assert spool_replay.pending_files(str(directory)) == []

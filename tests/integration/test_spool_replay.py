@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.agi_peer import ChannelModel, default_env, run_script
-from tests.support.redis_server import RedisServer
+from sandbox.agi_peer import ChannelModel, default_env, run_script
+from sandbox.redis_server import RedisServer
 
 T0 = (int(time.time() * 1000) // 60_000) * 60_000 - 7_200_000
 # No agent ready: the decision needs no Redis read, so it is the same with or without an outage.
@@ -113,7 +113,7 @@ def test_calls_during_an_outage_end_up_exactly_as_without_one(
 
 
 def test_replay_with_redis_still_down_keeps_the_spool(agi_script, redis_server, write_config, tmp_path):
-    from tests.support.redis_server import free_port
+    from sandbox.redis_server import free_port
 
     config = write_config(NUMBERS, redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout_ms=100)
     one_call(agi_script, config, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.redis_topology import LocalCluster, LocalSentinel
+from sandbox.redis_topology import LocalCluster, LocalSentinel
 
 FIGURES: list[tuple[str, dict]] = []
 SETUP: dict[str, float] = {}

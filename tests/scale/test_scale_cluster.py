@@ -21,8 +21,8 @@ import pytest
 from premium_hotline.redis.slots import key_slot
 from premium_hotline.store import records
 from premium_hotline.store.keys import Keys
+from sandbox.fastagi import FastAgiServerProcess
 from tests.support import scale_calls
-from tests.support.fastagi_client import FastAgiServerProcess
 
 TIMEOUT_MS = 200
 
@@ -36,7 +36,7 @@ def _base_ms() -> int:
 
 def test_our_slots_are_the_clusters_for_every_key_the_plugin_writes(cluster):
     keys = Keys("ph:")
-    from premium_hotline.store.replay import guard_key
+    from premium_hotline.store.spool_replay import guard_key
 
     names = [keys.events(), guard_key(keys.events()), keys.queues(), "plain", "{}", "a{}b", "{{x}}"]
     names += ["x{y}z{w}", "é{ü}", keys.call("1700000000.1}{x")]

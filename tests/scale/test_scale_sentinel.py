@@ -16,8 +16,8 @@ import time
 
 import pytest
 
+from sandbox.fastagi import FastAgiServerProcess
 from tests.support import scale_calls
-from tests.support.fastagi_client import FastAgiServerProcess
 
 TIMEOUT_MS = 200
 

@@ -19,8 +19,8 @@ import pytest
 
 from premium_hotline.redis.connect import async_client, ops_client, plain_client
 from premium_hotline.redis.errors import RedisUnavailable
-from tests.support.redis_server import redis_binary, stop_process
-from tests.support.redis_topology import _cluster_port
+from sandbox.redis_server import redis_binary, stop_process
+from sandbox.redis_topology import _cluster_port
 from tests.support.tls_redis import make_pki
 
 DATA_PASSWORD = "data-pw-8f3b"

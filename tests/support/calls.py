@@ -1,7 +1,7 @@
 """Whole hotline calls (decide_tariff, maybe agent_answered, call_ended) through either transport.
 
 `Transport` runs one route either as Asterisk runs a plain AGI script (a subprocess, via
-agi_peer.run_script) or through a FastAGI server (agi_peer's twin, fastagi_client.run_fastagi),
+agi_peer.run_script) or through a FastAGI server (agi_peer's twin, sandbox.fastagi.run_fastagi),
 against the same ChannelModel, so a test can mix both in one run. `one_call` places a call whose
 every moment is pinned (Asterisk's clock is the model's), so the same call placed twice leaves
 the same Redis state: what the outage and hang-up tests compare.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.support.agi_peer import ChannelModel, default_env, run_script
-from tests.support.fastagi_client import run_fastagi
+from sandbox.agi_peer import ChannelModel, default_env, run_script
+from sandbox.fastagi import run_fastagi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPTS = ROOT / "agi_scripts"

@@ -8,7 +8,7 @@ import json
 import signal
 import subprocess
 
-from tests.support.fastagi_client import wait_port
+from sandbox.fastagi import wait_port
 
 
 class ChrootServer:

@@ -1,7 +1,7 @@
 """Realistic KPI data for the ops tests: calls driven through the real AGI scripts.
 
 Each planned call runs decide_tariff, then (if a person answers) agent_answered, then the
-call_ended hang-up handler, as subprocesses against tests.support.agi_peer's ChannelModel, with
+call_ended hang-up handler, as subprocesses against sandbox.agi_peer's ChannelModel, with
 the Asterisk clock pinned to the planned moments. What lands in Redis is therefore exactly what
 the plugin writes in production: per-call hashes, the event stream, the waiting sets and the
 per-minute KPI counters via the Lua script. `hand_count` then recounts from the per-call hashes
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
-from tests.support.agi_peer import ChannelModel, default_env, run_script
+from sandbox.agi_peer import ChannelModel, default_env, run_script
 from tests.support.served import ServedCommand
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -354,7 +354,7 @@ class Dataset:
         import shutil
         import tempfile
 
-        from tests.support.redis_server import RedisServer
+        from sandbox.redis_server import RedisServer
 
         self.dir = Path(tempfile.mkdtemp(prefix="ph-ops-"))
         self.server = RedisServer().start()
@@ -437,7 +437,7 @@ class Prometheus:
         import subprocess
         import urllib.request
 
-        from tests.support.redis_server import free_port
+        from sandbox.redis_server import free_port
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"

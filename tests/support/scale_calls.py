@@ -2,7 +2,7 @@
 
 A `CallRun` places numbered calls, each as Asterisk runs them: `decide_tariff`, then (for most)
 `agent_answered`, then the `call_ended` hang-up handler, through the plain AGI scripts or a
-FastAGI server (tests/support/agi_peer.py and fastagi_client.py play Asterisk's side). The
+FastAGI server (sandbox/agi_peer.py and sandbox/fastagi.py play Asterisk's side). The
 call's moments are planned (its Asterisk clock is pinned), so its outcome is known in advance;
 the decided tariff is what the channel got, Redis or no Redis. Every route's wall time is what
 the caller waited.
@@ -27,8 +27,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.support.agi_peer import ChannelModel, default_env, run_script
-from tests.support.fastagi_client import FastAgiServerProcess, run_fastagi
+from sandbox.agi_peer import ChannelModel, default_env, run_script
+from sandbox.fastagi import FastAgiServerProcess, run_fastagi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFIX = "ph:"

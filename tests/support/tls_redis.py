@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from tests.support.redis_server import free_port, redis_binary, stop_process
+from sandbox.redis_server import free_port, redis_binary, stop_process
 
 # What the plugin sends, and nothing more: the three routes' pipelines (store/records.py), the
 # decision's read, the KPI and replay Lua scripts (and the commands they call), the replay's PING

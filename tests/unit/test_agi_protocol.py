@@ -18,7 +18,7 @@ from premium_hotline.agi.protocol import (
     quote,
     read_reply,
 )
-from tests.support.agi_peer import parse_args
+from sandbox.agi_peer import parse_args
 
 
 def lines(*texts):

@@ -214,3 +214,67 @@ def test_any_text_loads_without_raising_and_errors_are_one_line(tmp_path_factory
 def test_a_line_of_punctuation_alone_is_one_error_not_a_crash(tmp_path):
     (error,) = load_config(write(tmp_path, "[general]\n:\n")).errors
     assert (error.line, error.key) == (2, "(line)")
+
+
+def test_a_typo_in_a_template_is_one_error_on_the_templates_line(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        [centre](!)
+        queue = paris
+        horus = mon-fri 09:00-18:00
+        [0899000001](centre)
+        [0899000002](centre)
+        [0899000003](centre)
+        """,
+    )
+    config = load_config(path)
+    assert [str(e) for e in config.errors] == [f"{path}:3: horus: unknown key (did you mean hours?)"]
+    assert all(entry.broken for entry in config.entries)  # each section still falls to fail_tariff
+
+
+def test_caller_privacy_hash_without_a_key_stores_no_number_and_says_so(tmp_path):
+    path = write(tmp_path, "[general]\ncaller_privacy = hash\n")
+    config = load_config(path)
+    assert config.general.caller_privacy == "none"
+    assert config.errors == []
+    assert [str(w) for w in config.said_at_load] == [
+        f"{path}:2: caller_privacy: warning: hash needs caller_hash_key or caller_hash_key_file "
+        "(16 bytes or more): no caller number is stored (as with none)"
+    ]
+    assert config.said_at_load[0] in config.warnings  # check-config prints it with the others
+
+
+def test_caller_privacy_hash_with_a_key_in_a_later_general_section_is_kept(tmp_path):
+    path = write(
+        tmp_path, "[general]\ncaller_privacy = hash\n[general]\ncaller_hash_key = k-0123456789abcdef\n"
+    )
+    config = load_config(path)
+    assert (config.general.caller_privacy, config.said_at_load) == ("hash", [])
+
+
+def test_the_default_privacy_without_a_key_loads_quietly_as_none(tmp_path):
+    config = load_config(write(tmp_path, "[general]\ncommitment_s = 30\n"))
+    assert (config.general.caller_privacy, config.said_at_load) == ("none", [])
+
+
+def test_check_config_names_the_privacy_fallback(tmp_path, capsys):
+    from premium_hotline.commands import check_config
+
+    path = write(tmp_path, "[general]\ncaller_privacy = hash\n")
+    assert check_config.main([path]) == 0
+    out, err = capsys.readouterr()
+    assert f"{path}:2: caller_privacy: warning: hash needs caller_hash_key" in err
+    assert out.strip().endswith("caller numbers stored as none")
+
+
+def test_check_config_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
+    from premium_hotline.commands import check_config
+
+    missing = tmp_path / "nowhere.conf"
+    assert check_config.main([str(missing)]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        f"premium-hotline check-config: cannot read {missing}: No such file or directory\n",
+    )

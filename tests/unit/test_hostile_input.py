@@ -5,7 +5,7 @@ back) is data its callers partly control: a caller-ID name, a SIP header copied 
 a FastAGI peer that is not Asterisk at all. Whatever it is, it must never:
 
 - add an AGI command, or an argument to one (asserted on the exact command stream, split by
-  res_agi.c's own rules: tests.support.agi_peer.parse_args);
+  res_agi.c's own rules: sandbox.agi_peer.parse_args);
 - produce a Redis key outside `<prefix><kind>:{<plain tag>}...` (KEY below);
 - make the route allocate without bound (every batch under BATCH_BOUND bytes; the environment,
   each line and each reply's interim lines are capped);
@@ -35,7 +35,7 @@ from premium_hotline.agi.protocol import (
 from premium_hotline.config import load_config
 from premium_hotline.server.session import READ_LIMIT, AsyncSession
 from premium_hotline.store.keys import Keys
-from tests.support.agi_peer import ChannelModel, default_env, parse_args
+from sandbox.agi_peer import ChannelModel, default_env, parse_args
 from tests.support.inprocess import run_route
 
 T = 1_790_000_000_000  # the Asterisk clock of every run here (ms)

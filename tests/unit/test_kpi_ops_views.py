@@ -137,6 +137,16 @@ def test_stats_table_has_a_row_per_queue_and_tariff_and_dashes_for_undefined_fig
     assert free[8] == "100.0%"
     assert free[9] == "-"  # no answered call: no ASA
     assert "waiting now: support 1 (longest 75.0s)" in text
+    assert text.splitlines()[-1].endswith("definitions: docs/kpis.md")  # the legend, last
+
+
+def test_the_stats_legend_spells_out_every_abbreviated_heading():
+    from premium_hotline.commands.stats import COLUMNS, LEGEND
+
+    abbreviated = {"ASA", "TTH avg", "pre-q", "SL2", "prem%", "downgr", "broken", "aband", "unans"}
+    assert abbreviated <= {heading for heading, _, _ in COLUMNS}
+    for heading in abbreviated:
+        assert heading.split()[0] + " " in LEGEND or heading.split()[0] + "/" in LEGEND, heading
 
 
 def test_chart_intervals_sum_their_minutes_exactly_and_cover_the_window():

@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "premium_hotline"
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "premium_hotline"
+#: Directories that hold no source of the project (the venv, caches, run-time output).
+NOT_SOURCE = {".venv", ".git", "var", "build", "__pycache__"}
 
 
 def _module_name(path: Path) -> str:
@@ -92,6 +95,41 @@ def test_no_private_name_is_imported_from_another_module():
             if private and target.startswith("premium_hotline"):
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {target} {private}")
     assert offenders == []
+
+
+def _imported_modules(path: Path) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.append((node.module or "", node.lineno))
+    return found
+
+
+def _source_outside_tests() -> list[Path]:
+    parts = {path: path.relative_to(REPO).parts for path in REPO.rglob("*.py")}
+    return [
+        path for path, where in parts.items() if where[0] != "tests" and not NOT_SOURCE.intersection(where)
+    ]
+
+
+def test_no_module_outside_tests_imports_from_tests():
+    # The demo, the bench and the sandbox are product tools: what they share with the tests lives
+    # in sandbox/, which the tests import, never the other way round.
+    offenders = [
+        f"{path.relative_to(REPO)}:{line}: {module}"
+        for path in _source_outside_tests()
+        for module, line in _imported_modules(path)
+        if module == "tests" or module.startswith("tests.")
+    ]
+    assert offenders == []
+
+
+def test_the_tools_that_share_the_sandbox_are_scanned():
+    scanned = {str(path.relative_to(REPO)) for path in _source_outside_tests()}
+    tools = {"demo/hotline_minute.py", "bench/__main__.py", "sandbox/selfcheck.py", "sandbox/asterisk.py"}
+    assert tools <= scanned
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -10,8 +10,8 @@ pytest.importorskip("simpy")
 
 from premium_hotline.cli import main as cli_main
 from premium_hotline.sim.engine import Day, Policy
-from premium_hotline.sim.replay import schedule
 from premium_hotline.sim.report import default_policies, run_scenario, table
+from premium_hotline.sim.schedule import schedule
 from premium_hotline.sim.traffic import PREMIUM_NUMBER, SCENARIOS, generate_calls
 
 

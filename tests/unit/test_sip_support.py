@@ -1,4 +1,4 @@
-"""The SIP test support (tests/support/sip.py): sipp's message trace read right, scenarios that
+"""The SIP test support (sandbox/sip.py): sipp's message trace read right, scenarios that
 sipp can load, the a-law audio the callers send, and the pjsip.conf of a session."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support import sip
+from sandbox import sip
 
 TRACE = """\
 ----------------------------------------------- 2026-12-02 07:58:09.704977

@@ -20,7 +20,7 @@ the rest of the chroot: the system Python with whatever wheels were installed by
 
 Example::
 
-    from tests.support.asterisk_sandbox import AsteriskSandbox
+    from sandbox.asterisk import AsteriskSandbox
 
     with AsteriskSandbox() as pbx:                      # close() stops Asterisk, always
         pbx.configure(
@@ -465,7 +465,7 @@ class AsteriskSandbox:
         gl = "".join(f"{k} = {v}\n" for k, v in (globals_ or {}).items())
         w(
             "extensions.conf",
-            "; written by tests/support/asterisk_sandbox.py\n"
+            "; written by sandbox/asterisk.py\n"
             "[general]\nstatic = yes\nwriteprotect = yes\nclearglobalvars = yes\n\n"
             f"[globals]\n{gl}\n" + "".join(includes) + "\n" + extensions + "\n",
         )

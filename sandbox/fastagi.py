@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.agi_peer import ChannelModel, RunResult, env_block
-from tests.support.redis_server import free_port
+from sandbox.agi_peer import ChannelModel, RunResult, env_block
+from sandbox.redis_server import free_port
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fastagi_env(env: dict[str, str], script: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.redis_server import RedisServer, free_port, redis_binary, stop_process
+from sandbox.redis_server import RedisServer, free_port, redis_binary, stop_process
 
 NODE_TIMEOUT_MS = 1000
 

@@ -1,6 +1,6 @@
 """Real SIP calls into the sandbox Asterisk: sipp as the carrier's trunk and as the agents.
 
-Standard library only, like asterisk_sandbox.py, so the tests, the demo and the bench can all
+Standard library only, like sandbox/asterisk.py, so the tests, the demo and the bench can all
 drive it. The picture on loopback:
 
     sipp UAC (one process per call, 127.0.0.2) ──INVITE──▶ Asterisk PJSIP (127.0.0.1:<free port>)
@@ -42,7 +42,7 @@ PCAP_DIR = "/usr/share/sip-tester"  # Debian's sip-tester: dtmf_2833_*.pcap, g71
 TRUNK_ADDRESS = "127.0.0.2"
 ASTERISK_ADDRESS = "127.0.0.1"
 
-#: Asterisk modules for PJSIP over UDP with RTP, on top of asterisk_sandbox.DEFAULT_MODULES.
+#: Asterisk modules for PJSIP over UDP with RTP, on top of sandbox.asterisk.DEFAULT_MODULES.
 #: Checked to load with no WARNING or ERROR on Asterisk 22.10.
 PJSIP_MODULES: tuple[str, ...] = (
     "res_pjproject.so",
