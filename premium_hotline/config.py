@@ -217,7 +217,7 @@ class NumberEntry:
 
 
 class Config:
-    __slots__ = ("entries", "errors", "general", "path", "server", "warnings")
+    __slots__ = ("_lookups", "entries", "errors", "general", "path", "server", "warnings")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -226,9 +226,16 @@ class Config:
         self.entries: list[NumberEntry] = []
         self.errors: list[ConfigError] = []
         self.warnings: list[ConfigError] = []  # lawful but worth a look; check-config prints them
+        self._lookups: dict[str, NumberEntry | None] = {}
 
     def lookup(self, number: str) -> NumberEntry | None:
-        """The entry for a dialled number: exact section first, else the most specific pattern."""
+        """The entry for a dialled number: exact section first, else the most specific pattern.
+
+        Remembered per number (a reload makes a new Config): the server looks the same few
+        numbers up for every call, through every pattern."""
+        known = self._lookups.get(number, self)
+        if known is not self:
+            return known
         best: NumberEntry | None = None
         for candidate in {number, national(number)}:
             for entry in self.entries:
@@ -236,6 +243,8 @@ class Config:
                     best is None or entry.pattern.specificity < best.pattern.specificity
                 ):
                     best = entry
+        if len(self._lookups) < 4096:  # numbers dialled by a scan must not grow this without bound
+            self._lookups[number] = best
         return best
 
     def commitment_for(self, entry: NumberEntry | None) -> int:

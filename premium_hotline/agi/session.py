@@ -114,6 +114,8 @@ class AgiSession:
 
     async def set(self, name: str, value: object) -> None:
         """Buffer one variable (or `FUNC(args)`) for the next flush."""
+        if self.closed:
+            raise AgiHangup("the AGI exchange is closed")
         if self._pending is None:
             self._pending = []
         self._pending.append((name, value))
