@@ -8,7 +8,6 @@ a broken number section is kept aside with its errors, so calls to that number f
 from __future__ import annotations
 
 import os
-import re
 
 from .core import law
 from .core.hours import ALWAYS, HOLIDAY_CALENDARS, Hours, parse_dates, parse_hours
@@ -369,7 +368,9 @@ def _holidays(text: str) -> str:
     raise ValueError(f"{text!r} is not one of: {', '.join(HOLIDAY_CALENDARS)}")
 
 
-_VARYING = re.compile(r"\d{1,2}[:h]\d{2}|\b(mon|tue|wed|thu|fri|sat|sun|night|day|peak|off)", re.I)
+# A rate that varies by hour or day: looked for only once a rate failed to parse (`re` is not
+# imported on the plain script's path otherwise).
+_VARYING = r"\d{1,2}[:h]\d{2}|\b(mon|tue|wed|thu|fri|sat|sun|night|day|peak|off)"
 
 
 def _rate(text: str) -> Rate | None:
@@ -377,7 +378,9 @@ def _rate(text: str) -> Rate | None:
     try:
         return parse_rate(text)
     except ValueError:
-        if text.count("/") > 1 or _VARYING.search(text):
+        import re
+
+        if text.count("/") > 1 or re.search(_VARYING, text, re.I):
             raise ValueError(law.varying_rate_problem()) from None
         raise
 
