@@ -112,28 +112,37 @@ def format_command(verb: str, *args: object) -> str:
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _ARG_CHARS = _NAME_CHARS | frozenset(",-.")
-_BREAKS = ("\r", "\n", "\0")
 _ARRAY_ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\,"()[]'})
+
+
+_NAMES_SEEN: set[str] = set()  # names already found good: a route sets the same dozen each call
 
 
 def _check_name(name: str) -> None:
     """`PH_X` or `CDR(userfield)`: nothing ARRAY() or the AGI quoting could split or change."""
+    if name in _NAMES_SEEN:
+        return
     head, paren, rest = name.partition("(")
     ok = bool(head) and all(ch in _NAME_CHARS for ch in head)
     if paren:
         ok = ok and rest.endswith(")") and all(ch in _ARG_CHARS for ch in rest[:-1])
     if not ok:
         raise UncarriableValue(f"variable name {name[:60]!r} is not NAME or FUNC(args)")
+    if len(_NAMES_SEEN) < 1024:
+        _NAMES_SEEN.add(name)
 
 
 def _value_text(name: str, value: object) -> str:
-    text = str(value)
-    if any(ch in text for ch in _BREAKS):
+    text = value if type(value) is str else str(value)
+    if "\n" in text or "\r" in text or "\0" in text:
         raise UncarriableValue(f"{name}: the value holds a line break or NUL, which would end the AGI line")
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise UncarriableValue(f"{name}: the value is not valid Unicode (a lone surrogate)") from None
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise UncarriableValue(f"{name}: the value is not valid Unicode (a lone surrogate)") from None
     if size > MAX_VALUE_BYTES:
         raise UncarriableValue(f"{name}: the value is over {MAX_VALUE_BYTES} bytes")
     return text
@@ -145,7 +154,9 @@ def array_escape(text: str) -> str:
 
 
 def _agi_arg(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text + '"'
 
 
 def format_sets(pairs) -> list[str]:
@@ -167,7 +178,9 @@ def format_sets(pairs) -> list[str]:
     size = _ARRAY_OVERHEAD
     for name, text in values.items():
         escaped = array_escape(text)
-        cost = len(name) + len(_agi_arg(escaped).encode("utf-8"))  # its two quotes pay its two commas
+        quoted = _agi_arg(escaped)
+        # Its bytes and its name; its two quotes pay for its two commas.
+        cost = len(name) + (len(quoted) if quoted.isascii() else len(quoted.encode("utf-8")))
         if group and (size + cost > MAX_COMMAND_BYTES or len(group) >= MAX_ARRAY_ITEMS):
             commands.append(_set_line(group, values))
             firsts.append(group[0])
@@ -178,7 +191,8 @@ def format_sets(pairs) -> list[str]:
         commands.append(_set_line(group, values))
         firsts.append(group[0])
     for line, (name, _) in zip(commands, firsts, strict=True):
-        if len(line.encode("utf-8")) > MAX_COMMAND_BYTES:  # only a lone value can get here
+        # Only a lone value can get here (a character is 4 UTF-8 bytes at most).
+        if len(line) > MAX_COMMAND_BYTES // 4 and len(line.encode("utf-8")) > MAX_COMMAND_BYTES:
             raise UncarriableValue(f"{name}: the value is too long for one AGI command line")
     return commands
 

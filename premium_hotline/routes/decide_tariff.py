@@ -63,6 +63,7 @@ PREDICTION_REUSE_MS = 1000
 _FIGURES: dict[tuple, tuple[int, object]] = {}
 _PREDICTIONS: dict[tuple, tuple[int, object]] = {}
 _PREDICTIONS_MAX = 256
+_EWTS: dict[tuple, tuple[object, str]] = {}  # PH_EWT_S by queue state, for the Figures it came from
 
 
 class Figures:
@@ -295,17 +296,25 @@ def _ewt_text(
         return ""
     free = _count((live or {}).get("free"))
     wrapping = max(0, free - state.ready) if free is not None else 0
+    price_first = decision.tariff == "premium" and bool(decision.announce)
+    # The same figures (reused for a second) and the same queue state give the same wait: worked
+    # out once, not for every call of a busy queue.
+    key = (state.ready, state.logged, state.waiting, wrapping, price_first, wrapup_s)
+    cached = _EWTS.get(key)
+    if cached is not None and figures is not None and cached[0] is figures:
+        return cached[1]
     history = figures.long_history() if figures else None
-    pre = (
-        history.pre_queue()
-        if history is not None and decision.tariff == "premium" and decision.announce
-        else 0.0
-    )
+    pre = history.pre_queue() if history is not None and price_first else 0.0
     theta = figures.patience_rate() if figures else None
     wait = expected_wait(
         state, history, wrapup_s=wrapup_s, in_wrapup=wrapping, pre_queue_s=pre, abandon_rate=theta
     )
-    return str(round(wait)) if wait < 86_400 else ""
+    text = str(round(wait)) if wait < 86_400 else ""
+    if figures is not None:
+        if len(_EWTS) >= _PREDICTIONS_MAX:
+            _EWTS.clear()
+        _EWTS[key] = (figures, text)
+    return text
 
 
 async def handle(call: Call) -> None:
