@@ -166,6 +166,36 @@ class ChannelModel:
         return "510 Invalid or unknown command"
 
 
+def channel_in_call(route: str, now_ms: int) -> ChannelModel:
+    """The channel as `route` finds it in a normal call at `now_ms`: an agent ready for
+    decide_tariff, a premium call answered after 20 s for the later routes (call_ended: dead)."""
+    channel = ChannelModel(
+        variables={"PH_ARRIVED_MS": str(now_ms - 30_000)},
+        functions={
+            "QUEUE_MEMBER(support,ready)": "2",
+            "QUEUE_MEMBER(support,logged)": "2",
+            "QUEUE_WAITING_COUNT(support)": "0",
+        },
+        clock_ms=lambda: now_ms,
+    )
+    if route != "decide_tariff":
+        channel.variables.update(
+            PH_TARIFF="premium",
+            PH_DECIDED="premium",
+            PH_REASON="premium",
+            PH_RATE="0.80/min",
+            PH_COMMITMENT_S="60",
+            PH_QUEUE="support",
+            PH_DID="0899123456",
+            PH_QUEUED_MS=str(now_ms - 28_000),
+            MEMBERINTERFACE="Local/agent1@agents/n",
+        )
+        channel.functions["SHARED(PH_HUMAN_MS)"] = str(now_ms - 10_000)
+    if route == "call_ended":
+        channel.dead = True
+    return channel
+
+
 def env_block(env: dict[str, str]) -> bytes:
     return "".join(f"{key}: {value}\n" for key, value in env.items()).encode() + b"\n"
 

@@ -35,7 +35,7 @@ from premium_hotline.agi.protocol import (
 from premium_hotline.config import load_config
 from premium_hotline.server.session import READ_LIMIT, AsyncSession
 from premium_hotline.store.keys import Keys
-from tests.support.agi_peer import ChannelModel, default_env, parse_args
+from tests.support.agi_peer import ChannelModel, channel_in_call, default_env, parse_args
 from tests.support.inprocess import run_route
 
 T = 1_790_000_000_000  # the Asterisk clock of every run here (ms)
@@ -104,31 +104,7 @@ def config(tmp_path_factory):
 
 def channel_for(route: str) -> ChannelModel:
     """The channel as each route finds it in a normal call (agent ready, answered in 20 s)."""
-    channel = ChannelModel(
-        variables={"PH_ARRIVED_MS": str(T - 30_000)},
-        functions={
-            "QUEUE_MEMBER(support,ready)": "2",
-            "QUEUE_MEMBER(support,logged)": "2",
-            "QUEUE_WAITING_COUNT(support)": "0",
-        },
-        clock_ms=lambda: T,
-    )
-    if route != "decide_tariff":
-        channel.variables.update(
-            PH_TARIFF="premium",
-            PH_DECIDED="premium",
-            PH_REASON="premium",
-            PH_RATE="0.80/min",
-            PH_COMMITMENT_S="60",
-            PH_QUEUE="support",
-            PH_DID="0899123456",
-            PH_QUEUED_MS=str(T - 28_000),
-            MEMBERINTERFACE="Local/agent1@agents/n",
-        )
-        channel.functions["SHARED(PH_HUMAN_MS)"] = str(T - 10_000)
-    if route == "call_ended":
-        channel.dead = True
-    return channel
+    return channel_in_call(route, T)
 
 
 def run(route, env, responder, config, transport):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from premium_hotline.config import load_config
-from tests.support.agi_peer import ChannelModel, default_env, parse_args
+from tests.support.agi_peer import ChannelModel, channel_in_call, default_env, parse_args
 from tests.support.inprocess import run_route
 
 T = 1_800_000_000_000
@@ -33,29 +33,7 @@ def config(tmp_path_factory):
 
 
 def channel(route: str, **variables: str) -> ChannelModel:
-    model = ChannelModel(
-        variables={"PH_ARRIVED_MS": str(T - 30_000)},
-        functions={
-            "QUEUE_MEMBER(support,ready)": "2",
-            "QUEUE_MEMBER(support,logged)": "2",
-            "QUEUE_MEMBER(support,free)": "2",
-            "QUEUE_WAITING_COUNT(support)": "0",
-        },
-        clock_ms=lambda: T,
-    )
-    if route != "decide_tariff":
-        model.variables.update(
-            PH_TARIFF="premium",
-            PH_DECIDED="premium",
-            PH_REASON="premium",
-            PH_RATE="0.80/min",
-            PH_COMMITMENT_S="60",
-            PH_QUEUE="support",
-            PH_DID="0899123456",
-            PH_QUEUED_MS=str(T - 28_000),
-            MEMBERINTERFACE="Local/agent1@agents/n",
-        )
-        model.functions["SHARED(PH_HUMAN_MS)"] = str(T - 10_000)
+    model = channel_in_call(route, T)
     model.variables.update(variables)
     return model
 
