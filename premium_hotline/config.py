@@ -444,7 +444,7 @@ _SERVER_KEYS = {
     "redis_pool": _int(1, 10_000),
     "replay_every": _float(0, 86_400),
     "reap_every": _float(0, 86_400),
-    "loop": _choice("auto", "uvloop", "asyncio"),
+    "loop": _choice("asyncio", "uvloop", "auto"),
 }
 
 _NUMBER_KEYS = {

@@ -358,7 +358,7 @@ SETTINGS = {
     "redis_pool": DEFAULT_POOL_SIZE,
     "replay_every": DEFAULT_EVERY_S,
     "reap_every": DEFAULT_REAP_EVERY_S,
-    "loop": "auto",
+    "loop": "asyncio",
 }
 
 
@@ -401,9 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--loop",
-        choices=("auto", "uvloop", "asyncio"),
-        help="event loop: auto (the default) takes uvloop (the `fast` extra) when installed, "
-        "else asyncio's own",
+        choices=("asyncio", "uvloop", "auto"),
+        help="event loop: asyncio's own (the default), uvloop (the `fast` extra), or auto: uvloop "
+        "when installed. Measured in bench/: uvloop does not pay here (bench/README.md)",
     )
     add("--redis-client", help=argparse.SUPPRESS)  # deprecated: one transport now (redis-py)
     return parser
@@ -418,10 +418,11 @@ def settings(args: argparse.Namespace, from_file: dict) -> dict:
 
 
 def event_loop_factory(choice: str):
-    """uvloop's loop for `auto` when it is importable, and for `uvloop`; None: asyncio's own.
+    """uvloop's loop for `uvloop`, and for `auto` when it is importable; None: asyncio's own.
 
-    Measured in bench/ (README): the same server and route on uvloop decide more calls per
-    second, with less CPU per call, than on asyncio's selector loop; nothing else changes.
+    Not the default: measured in bench/ (README), the same server on uvloop decided 0.99x the
+    calls per second of asyncio's selector loop, at 0.99x the CPU per call. The exchange is
+    two round trips over asyncio's Python streams, whose cost uvloop does not touch.
     """
     if choice == "asyncio":
         return None
