@@ -155,8 +155,7 @@ class PlainSession(AgiSession):
 
     async def _exchange(self, line: str) -> Reply:
         agi = self.agi
-        agi.send_command(line[:-1])
-        agi.get_result()
+        agi.execute(line[:-1])  # pyst2's: a SIGHUP from Asterisk is noticed before the line goes
         return agi.last_reply
 
     def _release(self) -> None:

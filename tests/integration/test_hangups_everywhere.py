@@ -74,7 +74,9 @@ def assert_protocol_only(commands: list[str], limit: int) -> None:
     for line in commands:
         args = parse_args(line)
         get = args[:3] == ["GET", "FULL", "VARIABLE"]
-        assert get or (args[:2] == ["SET", "VARIABLE"] and args[2].startswith(("PH_", "CDR("))), line
+        assert get or (args[:2] == ["SET", "VARIABLE"] and args[2].startswith(("PH_", "CDR(", "ARRAY("))), (
+            line
+        )
         assert len(args) == 4, line
 
 
