@@ -166,6 +166,28 @@ class ChannelModel:
         return "510 Invalid or unknown command"
 
 
+ONE_NUMBER = """[general]
+caller_hash_key = test-key-0123456789abcdef
+default_queue = support
+spool_dir = /nonexistent/spool
+
+[0899123456]
+queue = support
+rate = 0.80/min
+"""
+
+
+def one_number_config(directory):
+    """The config of the in-process route tests: one premium number on the `support` queue."""
+    from premium_hotline.config import load_config
+
+    path = directory / "premium-hotline.conf"
+    path.write_text(ONE_NUMBER)
+    loaded = load_config(str(path))
+    assert not loaded.errors, loaded.errors
+    return loaded
+
+
 def channel_in_call(route: str, now_ms: int) -> ChannelModel:
     """The channel as `route` finds it in a normal call at `now_ms`: an agent ready for
     decide_tariff, a premium call answered after 20 s for the later routes (call_ended: dead)."""

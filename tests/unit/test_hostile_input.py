@@ -35,7 +35,14 @@ from premium_hotline.agi.protocol import (
 from premium_hotline.config import load_config
 from premium_hotline.server.session import READ_LIMIT, AsyncSession
 from premium_hotline.store.keys import Keys
-from tests.support.agi_peer import ChannelModel, channel_in_call, default_env, parse_args
+from tests.support.agi_peer import (
+    ONE_NUMBER,
+    ChannelModel,
+    channel_in_call,
+    default_env,
+    one_number_config,
+    parse_args,
+)
 from tests.support.inprocess import run_route
 
 T = 1_790_000_000_000  # the Asterisk clock of every run here (ms)
@@ -82,24 +89,10 @@ NASTY = [
 ]
 hostile = st.one_of(st.sampled_from(NASTY), st.text(max_size=120), st.text(min_size=1500, max_size=3000))
 
-CONFIG = """[general]
-caller_hash_key = test-key-0123456789abcdef
-default_queue = support
-spool_dir = /nonexistent/spool
-
-[0899123456]
-queue = support
-rate = 0.80/min
-"""
-
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("hostile") / "premium-hotline.conf"
-    path.write_text(CONFIG)
-    loaded = load_config(str(path))
-    assert not loaded.errors
-    return loaded
+    return one_number_config(tmp_path_factory.mktemp("hostile"))
 
 
 def channel_for(route: str) -> ChannelModel:
@@ -533,7 +526,7 @@ def test_any_general_section_loads_and_every_problem_is_one_line_at_its_own_key(
 
 def test_loading_a_config_is_fast_enough_for_every_plain_call(tmp_path):
     path = tmp_path / "c.conf"
-    path.write_text(CONFIG)
+    path.write_text(ONE_NUMBER)
     start = time.perf_counter()
     for _ in range(20):
         load_config(str(path))

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from premium_hotline.config import load_config
-from tests.support.agi_peer import ChannelModel, channel_in_call, default_env, parse_args
+from tests.support.agi_peer import ChannelModel, channel_in_call, default_env, one_number_config, parse_args
 from tests.support.inprocess import run_route
 
 T = 1_800_000_000_000
 TRANSPORTS = ("plain", "fastagi")
-CONFIG = """[general]
-caller_hash_key = test-key-0123456789abcdef
-default_queue = support
-spool_dir = /nonexistent/spool
-
-[0899123456]
-queue = support
-rate = 0.80/min
-"""
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("two") / "premium-hotline.conf"
-    path.write_text(CONFIG)
-    return load_config(str(path))
+    return one_number_config(tmp_path_factory.mktemp("two"))
 
 
 def channel(route: str, **variables: str) -> ChannelModel:
