@@ -188,6 +188,18 @@ def one_number_config(directory):
     return loaded
 
 
+# What decide_tariff leaves on the channel of a premium call to 0899123456 (queue support).
+PREMIUM_MARKS = {
+    "PH_TARIFF": "premium",
+    "PH_DECIDED": "premium",
+    "PH_REASON": "premium",
+    "PH_RATE": "0.80/min",
+    "PH_COMMITMENT_S": "60",
+    "PH_QUEUE": "support",
+    "PH_DID": "0899123456",
+}
+
+
 def channel_in_call(route: str, now_ms: int) -> ChannelModel:
     """The channel as `route` finds it in a normal call at `now_ms`: an agent ready for
     decide_tariff, a premium call answered after 20 s for the later routes (call_ended: dead)."""
@@ -202,15 +214,7 @@ def channel_in_call(route: str, now_ms: int) -> ChannelModel:
     )
     if route != "decide_tariff":
         channel.variables.update(
-            PH_TARIFF="premium",
-            PH_DECIDED="premium",
-            PH_REASON="premium",
-            PH_RATE="0.80/min",
-            PH_COMMITMENT_S="60",
-            PH_QUEUE="support",
-            PH_DID="0899123456",
-            PH_QUEUED_MS=str(now_ms - 28_000),
-            MEMBERINTERFACE="Local/agent1@agents/n",
+            PREMIUM_MARKS, PH_QUEUED_MS=str(now_ms - 28_000), MEMBERINTERFACE="Local/agent1@agents/n"
         )
         channel.functions["SHARED(PH_HUMAN_MS)"] = str(now_ms - 10_000)
     if route == "call_ended":
