@@ -72,6 +72,20 @@ def answer_get(line: bytes) -> bytes:
     return f"200 result=1 ({'|'.join(values)})\n".encode()
 
 
+def set_count(line: bytes) -> int:
+    """Variables one SET VARIABLE sets: one, or the names of `"ARRAY(A,B,CDR(userfield))"`."""
+    if not line.startswith(b'SET VARIABLE "ARRAY('):
+        return 1
+    names = line[len(b'SET VARIABLE "ARRAY(') : line.find(b')" ', 20)]
+    depth = 0
+    count = 1
+    for ch in names:
+        depth += ch == 40  # (
+        depth -= ch == 41  # )
+        count += ch == 44 and depth == 0  # ,
+    return count
+
+
 class Tally:
     def __init__(self) -> None:
         self.latencies: list[float] = []
@@ -93,7 +107,7 @@ async def one_call(port: int, uid: str, tally: Tally, expect_sets: int, timeout_
                 if not line:
                     break
                 if line.startswith(b"SET VARIABLE"):
-                    sets += 1
+                    sets += set_count(line)
                     writer.write(b"200 result=1\n")
                 elif line.startswith(b"GET FULL VARIABLE"):
                     writer.write(answer_get(line))

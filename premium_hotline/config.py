@@ -8,7 +8,6 @@ a broken number section is kept aside with its errors, so calls to that number f
 from __future__ import annotations
 
 import os
-import re
 
 from .core import law
 from .core.hours import ALWAYS, HOLIDAY_CALENDARS, Hours, parse_dates, parse_hours
@@ -217,7 +216,7 @@ class NumberEntry:
 
 
 class Config:
-    __slots__ = ("entries", "errors", "general", "path", "said_at_load", "server", "warnings")
+    __slots__ = ("_lookups", "entries", "errors", "general", "path", "said_at_load", "server", "warnings")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -228,9 +227,16 @@ class Config:
         self.warnings: list[ConfigError] = []  # lawful but worth a look; check-config prints them
         # Warnings of a setting that does not do what it says: every load logs them too.
         self.said_at_load: list[ConfigError] = []
+        self._lookups: dict[str, NumberEntry | None] = {}
 
     def lookup(self, number: str) -> NumberEntry | None:
-        """The entry for a dialled number: exact section first, else the most specific pattern."""
+        """The entry for a dialled number: exact section first, else the most specific pattern.
+
+        Remembered per number (a reload makes a new Config): the server looks the same few
+        numbers up for every call, through every pattern."""
+        known = self._lookups.get(number, self)
+        if known is not self:
+            return known
         best: NumberEntry | None = None
         for candidate in {number, national(number)}:
             for entry in self.entries:
@@ -238,6 +244,8 @@ class Config:
                     best is None or entry.pattern.specificity < best.pattern.specificity
                 ):
                     best = entry
+        if len(self._lookups) < 4096:  # numbers dialled by a scan must not grow this without bound
+            self._lookups[number] = best
         return best
 
     def commitment_for(self, entry: NumberEntry | None) -> int:
@@ -362,7 +370,9 @@ def _holidays(text: str) -> str:
     raise ValueError(f"{text!r} is not one of: {', '.join(HOLIDAY_CALENDARS)}")
 
 
-_VARYING = re.compile(r"\d{1,2}[:h]\d{2}|\b(mon|tue|wed|thu|fri|sat|sun|night|day|peak|off)", re.I)
+# A rate that varies by hour or day: looked for only once a rate failed to parse (`re` is not
+# imported on the plain script's path otherwise).
+_VARYING = r"\d{1,2}[:h]\d{2}|\b(mon|tue|wed|thu|fri|sat|sun|night|day|peak|off)"
 
 
 def _rate(text: str) -> Rate | None:
@@ -370,7 +380,9 @@ def _rate(text: str) -> Rate | None:
     try:
         return parse_rate(text)
     except ValueError:
-        if text.count("/") > 1 or _VARYING.search(text):
+        import re
+
+        if text.count("/") > 1 or re.search(_VARYING, text, re.I):
             raise ValueError(law.varying_rate_problem()) from None
         raise
 
@@ -434,6 +446,7 @@ _SERVER_KEYS = {
     "redis_pool": _int(1, 10_000),
     "replay_every": _float(0, 86_400),
     "reap_every": _float(0, 86_400),
+    "loop": _choice("asyncio", "uvloop", "auto"),
 }
 
 _NUMBER_KEYS = {

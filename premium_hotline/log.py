@@ -31,6 +31,8 @@ def register_secret(secret: str | bytes | None) -> None:
 
         forms.add(unquote(secret))
     for form in list(forms):
+        if form.isascii() and form.isprintable() and '"' not in form and "\\" not in form:
+            continue  # its JSON form is itself: no need to import json (and re) for it
         import json
 
         forms.add(json.dumps(form)[1:-1])

@@ -54,6 +54,61 @@ def parse_args(line: str) -> list[str]:
     return args
 
 
+def separate_args(text: str, limit: int = 100) -> list[str]:
+    """app.c __ast_app_separate_args with remove_chars (AST_STANDARD_APP_ARGS), as ARRAY() uses it.
+
+    A comma separates unless inside (...), [...] or quotes; a double quote toggles quoting and is
+    removed; a backslash is removed and the next character kept literally; a closing paren or
+    bracket without its opening one counts nothing. The `limit`-th item is the rest, unparsed.
+    """
+    args: list[str] = []
+    i = 0
+    n = len(text)
+    ended_on_comma = False
+    while i < n and len(args) < limit - 1:
+        cur: list[str] = []
+        paren = bracket = 0
+        quoted = False
+        ended_on_comma = False
+        while i < n:
+            ch = text[i]
+            if ch == "(":
+                paren += 1
+            elif ch == ")":
+                paren = max(0, paren - 1)
+            elif ch == "[":
+                bracket += 1
+            elif ch == "]":
+                bracket = max(0, bracket - 1)
+            elif ch == '"':
+                quoted = not quoted
+                i += 1
+                continue
+            elif ch == "\\":
+                i += 1
+                if i < n:
+                    cur.append(text[i])
+                    i += 1
+                continue
+            elif ch == "," and not (paren or quoted or bracket):
+                i += 1
+                ended_on_comma = True
+                break
+            cur.append(ch)
+            i += 1
+        args.append("".join(cur))
+    if i < n or ended_on_comma:
+        args.append(text[i:])
+    return args
+
+
+def array_names(name: str) -> list[str] | None:
+    """The names of `ARRAY(A,B,...)` as func_strings splits them, or None for another name."""
+    if name.upper().startswith("ARRAY(") and name.endswith(")"):
+        return separate_args(name[6:-1])
+    return None
+
+
 class ChannelModel:
     """One channel as an AGI peer sees it."""
 
@@ -92,8 +147,15 @@ class ChannelModel:
             value = self.variables.get(args[2])
             return f"200 result=1 ({value})" if value is not None else "200 result=0"
         if verb.startswith("SET VARIABLE") and len(args) == 4:
-            self.variables[args[2]] = args[3]
-            self.sets.append((args[2], args[3]))
+            names = array_names(args[2])
+            if names is None:
+                pairs = [(args[2], args[3])]
+            else:  # func_strings.c array(): missing values set the name to ""
+                values = separate_args(args[3])
+                pairs = [(name, values[i] if i < len(values) else "") for i, name in enumerate(names)]
+            for name, value in pairs:
+                self.variables[name] = value
+                self.sets.append((name, value))
             return "200 result=1"
         if verb.startswith("SET VARIABLE"):
             return "520 Invalid command syntax.  Proper usage not available."
@@ -102,6 +164,62 @@ class ChannelModel:
         if self.dead:
             return "511 Command Not Permitted on a dead channel or intercept routine"
         return "510 Invalid or unknown command"
+
+
+ONE_NUMBER = """[general]
+caller_hash_key = test-key-0123456789abcdef
+default_queue = support
+spool_dir = /nonexistent/spool
+
+[0899123456]
+queue = support
+rate = 0.80/min
+"""
+
+
+def one_number_config(directory):
+    """The config of the in-process route tests: one premium number on the `support` queue."""
+    from premium_hotline.config import load_config
+
+    path = directory / "premium-hotline.conf"
+    path.write_text(ONE_NUMBER)
+    loaded = load_config(str(path))
+    assert not loaded.errors, loaded.errors
+    return loaded
+
+
+# What decide_tariff leaves on the channel of a premium call to 0899123456 (queue support).
+PREMIUM_MARKS = {
+    "PH_TARIFF": "premium",
+    "PH_DECIDED": "premium",
+    "PH_REASON": "premium",
+    "PH_RATE": "0.80/min",
+    "PH_COMMITMENT_S": "60",
+    "PH_QUEUE": "support",
+    "PH_DID": "0899123456",
+}
+
+
+def channel_in_call(route: str, now_ms: int) -> ChannelModel:
+    """The channel as `route` finds it in a normal call at `now_ms`: an agent ready for
+    decide_tariff, a premium call answered after 20 s for the later routes (call_ended: dead)."""
+    channel = ChannelModel(
+        variables={"PH_ARRIVED_MS": str(now_ms - 30_000)},
+        functions={
+            "QUEUE_MEMBER(support,ready)": "2",
+            "QUEUE_MEMBER(support,logged)": "2",
+            "QUEUE_WAITING_COUNT(support)": "0",
+        },
+        clock_ms=lambda: now_ms,
+    )
+    if route != "decide_tariff":
+        channel.variables.update(
+            PREMIUM_MARKS, PH_QUEUED_MS=str(now_ms - 28_000), MEMBERINTERFACE="Local/agent1@agents/n"
+        )
+        channel.functions["SHARED(PH_HUMAN_MS)"] = str(now_ms - 10_000)
+    if route == "call_ended":
+        channel.dead = True
+    return channel
 
 
 def env_block(env: dict[str, str]) -> bytes:

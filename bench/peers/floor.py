@@ -4,7 +4,9 @@ No deadline, no allow-list, no config, no error handling worth the name, a hand-
 pipeline over a few connections whose replies are delimited but never decoded: the least a
 Python asyncio FastAGI server can do for this exchange: the yardstick, not a product.
 
-`python -m bench.peers.floor PORT REDIS_PORT`
+`python -m bench.peers.floor PORT REDIS_PORT [--two]`: with `--two`, the same job in two
+exchanges, as our routes do it: the one GET, then every variable in one
+`SET VARIABLE "ARRAY(...)"` (its values hold nothing ARRAY() would split, so no escaping).
 """
 
 from __future__ import annotations
@@ -79,7 +81,9 @@ async def command(reader, writer, line: str) -> str:
 
 def main() -> None:
     port, redis_port = int(sys.argv[1]), int(sys.argv[2])
+    two = "--two" in sys.argv[3:]
     redis = Redis(redis_port)
+    names = ",".join(name for name, _ in common.sets(0))
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         env = {}
@@ -94,8 +98,12 @@ def main() -> None:
         values = reply[reply.find("(") + 1 : reply.rfind(")")]
         now_ms = common.now_from(values)
         await redis.pipeline(common.READS)
-        for name, value in common.sets(now_ms):
-            await command(reader, writer, f"SET VARIABLE {common.quote(name)} {common.quote(value)}\n")
+        if two:
+            values = ",".join(value for _, value in common.sets(now_ms))
+            await command(reader, writer, f'SET VARIABLE "ARRAY({names})" {common.quote(values)}\n')
+        else:
+            for name, value in common.sets(now_ms):
+                await command(reader, writer, f"SET VARIABLE {common.quote(name)} {common.quote(value)}\n")
         writer.close()
         await redis.pipeline(common.batch(uid, now_ms))
 

@@ -4,8 +4,17 @@ Asterisk splits an AGI command line into arguments itself (res_agi.c `parse_args
 quote toggles quoting, a backslash makes the next character literal, and the line ends at the
 first newline. So a value is safe once it is quoted, its backslashes and quotes are escaped, and
 it holds no line break: then no caller-ID name, however hostile, can end a command early or add
-one. Asterisk also reads a command into a 2048-byte buffer and treats the rest as a new command,
-so values are cut well below that.
+one. Asterisk also reads a command into a 2048-byte buffer (res_agi.c AGI_BUF_LEN) and treats
+the rest as a new command, so every command line is kept below that.
+
+Setting many variables costs one round trip with func_strings' `ARRAY(A,B,...)`: its names and
+its value are split again by app.c `__ast_app_separate_args` (a comma separates; a backslash
+makes the next character literal and is removed; a double quote toggles quoting and is removed;
+a comma inside `(...)` or `[...]` does not separate). So inside ARRAY each value is escaped a
+second time, a backslash before each of `\\ , " ( ) [ ]`, before the AGI quoting of the whole
+argument. Checked on the sandbox's Asterisk 22 (tests/e2e/test_array_sets_on_real_asterisk.py):
+a comma escaped once only (one backslash on the wire) is unescaped by the AGI layer already,
+and ARRAY() then splits the value there.
 """
 
 from __future__ import annotations
@@ -21,6 +30,9 @@ AgiUsageError = pyst2.AGIUsageError  # 520: Asterisk rejected the command's synt
 AgiInvalidCommand = pyst2.AGIInvalidCommand  # 510: Asterisk does not know the command
 
 MAX_VALUE_BYTES = 1000  # one value; a command carries at most two, well under Asterisk's 2048
+MAX_COMMAND_BYTES = 2000  # one command line with its newline: res_agi.c reads 2048 bytes at most
+# ARRAY() splits into at most 100 items and leaves the 100th unparsed (escapes kept): stay far below.
+MAX_ARRAY_ITEMS = 50
 MAX_LINE_BYTES = 8192  # longest reply line we accept before calling the exchange broken
 MAX_ENV_BYTES = 65536  # the whole environment block (Asterisk's is a few hundred bytes)
 MAX_ENV_LINES = 200  # the environment block's lines (Asterisk sends about 25, FastAGI 3 more)
@@ -35,6 +47,16 @@ class AgiDeadChannel(AgiHangup):
     """
 
 
+class UncarriableValue(AgiError):
+    """A SET VARIABLE Asterisk could not receive intact: rejected whole, nothing half-sent.
+
+    A value holding a line break or NUL would end the AGI line early; one too long for a
+    command line would be cut by Asterisk's buffer; a name that is not a plain variable or
+    `FUNC(args)` could be split by ARRAY(). An AgiError: the route ends as on any exchange that
+    cannot go on, and the dialplan takes over (no call hangs on it).
+    """
+
+
 class AgiTimeout(AgiError):
     """Asterisk did not answer within the read deadline."""
 
@@ -44,6 +66,8 @@ class AgiProtocolError(AgiError):
 
 
 __all__ = [
+    "MAX_ARRAY_ITEMS",
+    "MAX_COMMAND_BYTES",
     "AgiDeadChannel",
     "AgiError",
     "AgiHangup",
@@ -54,7 +78,10 @@ __all__ = [
     "EnvParser",
     "Reply",
     "ReplyParser",
+    "UncarriableValue",
+    "array_escape",
     "format_command",
+    "format_sets",
     "parse_env",
     "pyst2",
     "quote",
@@ -81,6 +108,105 @@ def quote(value: object) -> str:
 def format_command(verb: str, *args: object) -> str:
     """A full command line; `verb` is ours (never caller data), every argument is quoted."""
     return " ".join((verb, *(quote(arg) for arg in args))) + "\n"
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_ARG_CHARS = _NAME_CHARS | frozenset(",-.")
+_ARRAY_ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\,"()[]'})
+
+
+_NAMES_SEEN: set[str] = set()  # names already found good: a route sets the same dozen each call
+
+
+def _check_name(name: str) -> None:
+    """`PH_X` or `CDR(userfield)`: nothing ARRAY() or the AGI quoting could split or change."""
+    if name in _NAMES_SEEN:
+        return
+    head, paren, rest = name.partition("(")
+    ok = bool(head) and all(ch in _NAME_CHARS for ch in head)
+    if paren:
+        ok = ok and rest.endswith(")") and all(ch in _ARG_CHARS for ch in rest[:-1])
+    if not ok:
+        raise UncarriableValue(f"variable name {name[:60]!r} is not NAME or FUNC(args)")
+    if len(_NAMES_SEEN) < 1024:
+        _NAMES_SEEN.add(name)
+
+
+def _value_text(name: str, value: object) -> str:
+    text = value if type(value) is str else str(value)
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise UncarriableValue(f"{name}: the value holds a line break or NUL, which would end the AGI line")
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise UncarriableValue(f"{name}: the value is not valid Unicode (a lone surrogate)") from None
+    if size > MAX_VALUE_BYTES:
+        raise UncarriableValue(f"{name}: the value is over {MAX_VALUE_BYTES} bytes")
+    return text
+
+
+def array_escape(text: str) -> str:
+    """One value as ARRAY()'s argument parser must see it to keep it whole (the second layer)."""
+    return text.translate(_ARRAY_ESCAPES)
+
+
+def _agi_arg(text: str) -> str:
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text + '"'
+
+
+def format_sets(pairs) -> list[str]:
+    """SET VARIABLE command lines for `(name, value)` pairs: as few as the limits allow, in order.
+
+    One pair is a plain `SET VARIABLE "N" "v"`; several are `SET VARIABLE "ARRAY(N1,N2)" "v1,v2"`,
+    each value escaped for ARRAY() then the whole argument quoted for AGI, a new command started
+    before one would pass MAX_COMMAND_BYTES or MAX_ARRAY_ITEMS. The same name twice keeps the last
+    value, at the first one's place. Raises UncarriableValue (nothing is formatted) for a value
+    with a line break or NUL, one over MAX_VALUE_BYTES, or a name that is not NAME or FUNC(args).
+    """
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        _check_name(name)
+        values[name] = _value_text(name, value)
+    commands: list[str] = []
+    group: list[tuple[str, str]] = []  # (name, value escaped for ARRAY)
+    firsts: list[tuple[str, str]] = []  # each command's first pair, to name a line too long
+    size = _ARRAY_OVERHEAD
+    for name, text in values.items():
+        escaped = array_escape(text)
+        quoted = _agi_arg(escaped)
+        # Its bytes and its name; its two quotes pay for its two commas.
+        cost = len(name) + (len(quoted) if quoted.isascii() else len(quoted.encode("utf-8")))
+        if group and (size + cost > MAX_COMMAND_BYTES or len(group) >= MAX_ARRAY_ITEMS):
+            commands.append(_set_line(group, values))
+            firsts.append(group[0])
+            group, size = [], _ARRAY_OVERHEAD
+        group.append((name, escaped))
+        size += cost
+    if group:
+        commands.append(_set_line(group, values))
+        firsts.append(group[0])
+    for line, (name, _) in zip(commands, firsts, strict=True):
+        # Only a lone value can get here (a character is 4 UTF-8 bytes at most).
+        if len(line) > MAX_COMMAND_BYTES // 4 and len(line.encode("utf-8")) > MAX_COMMAND_BYTES:
+            raise UncarriableValue(f"{name}: the value is too long for one AGI command line")
+    return commands
+
+
+_ARRAY_OVERHEAD = len('SET VARIABLE "ARRAY()" ""\n')
+
+
+def _set_line(group: list[tuple[str, str]], values: dict[str, str]) -> str:
+    """One SET VARIABLE: plain for a lone pair (no second layer), else ARRAY(...)."""
+    if len(group) == 1:
+        name = group[0][0]
+        return f"SET VARIABLE {_agi_arg(name)} {_agi_arg(values[name])}\n"
+    names = ",".join(name for name, _ in group)
+    return f"SET VARIABLE {_agi_arg('ARRAY(' + names + ')')} {_agi_arg(','.join(v for _, v in group))}\n"
 
 
 def parse_env(lines: list[str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from .protocol import AgiHangup, Reply, format_command, pyst2, quote, read_reply
+from .protocol import AgiHangup, Reply, format_command, format_sets, pyst2, quote, read_reply
 
 AGI = pyst2.AGI
 AGISIGHUPHangup = pyst2.AGISIGHUPHangup
@@ -77,9 +77,18 @@ class PystAGI(AGI):
 
 
 class AgiSession:
-    """The interface handlers use. `env` is the agi_* block; `args` are agi_arg_1..N."""
+    """The interface handlers use. `env` is the agi_* block; `args` are agi_arg_1..N.
+
+    `set()` only buffers: every round trip is paid by Asterisk's thread and ours alike, so the
+    sets go out together, as one `SET VARIABLE "ARRAY(...)"` (protocol.format_sets), at `flush()`
+    or `close()`, or before the next read so a read still sees what was set. A route that reads
+    once and sets once then talks to Asterisk exactly twice. A transport implements
+    `_exchange(line) -> Reply` and `_release()`.
+    """
 
     env: dict[str, str]
+    closed = False
+    _pending: list[tuple[str, object]] | None = None
 
     @property
     def args(self) -> list[str]:
@@ -90,19 +99,51 @@ class AgiSession:
             index += 1
         return args
 
-    async def get(self, expression: str) -> str:  # pragma: no cover - interface
+    async def _exchange(self, line: str) -> Reply:  # pragma: no cover - interface
+        """Send one command line (from agi.protocol) and read its reply."""
+        raise NotImplementedError
+
+    def _release(self) -> None:  # pragma: no cover - interface
+        """Let the dialplan go on: end our side of the exchange."""
+        raise NotImplementedError
+
+    async def get(self, expression: str) -> str:
         """GET FULL VARIABLE: evaluates `${...}` expressions, and works on a dead channel."""
-        raise NotImplementedError
+        await self.flush()
+        return (await self._exchange(format_command("GET FULL VARIABLE", expression))).data
 
-    async def set(self, name: str, value: object) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    async def set(self, name: str, value: object) -> None:
+        """Buffer one variable (or `FUNC(args)`) for the next flush."""
+        if self.closed:
+            raise AgiHangup("the AGI exchange is closed")
+        if self._pending is None:
+            self._pending = []
+        self._pending.append((name, value))
 
-    async def verbose(self, message: str, level: int = 3) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    async def flush(self) -> None:
+        """Send the buffered sets, in as few commands as Asterisk's limits allow (usually one)."""
+        pending, self._pending = self._pending, None
+        if pending:
+            for line in format_sets(pending):
+                await self._exchange(line)
 
-    async def close(self) -> None:  # pragma: no cover - interface
-        """End the AGI exchange so the dialplan goes on; the handler may keep working after."""
-        raise NotImplementedError
+    async def verbose(self, message: str, level: int = 3) -> None:
+        # The level unquoted, as pyst2 sends it, so both transports put the same bytes on the wire.
+        await self._exchange(f"VERBOSE {quote(message)} {int(level)}\n")
+
+    async def close(self) -> None:
+        """Flush, then end the AGI exchange so the dialplan goes on; the handler may keep working.
+
+        Asterisk is released even when the flush fails (hang-up, timeout, a value rejected): the
+        error then goes on to the route, which records the call as it does for any failed exchange.
+        """
+        if self.closed:
+            return
+        try:
+            await self.flush()
+        finally:
+            self.closed = True
+            self._release()
 
 
 class PlainSession(AgiSession):
@@ -112,19 +153,13 @@ class PlainSession(AgiSession):
         self._detach = detach
         self.closed = False
 
-    async def get(self, expression: str) -> str:
-        return self.agi.get_full_variable(expression)
+    async def _exchange(self, line: str) -> Reply:
+        agi = self.agi
+        agi.execute(line[:-1])  # pyst2's: a SIGHUP from Asterisk is noticed before the line goes
+        return agi.last_reply
 
-    async def set(self, name: str, value: object) -> None:
-        self.agi.set_variable(name, value)
-
-    async def verbose(self, message: str, level: int = 3) -> None:
-        self.agi.verbose(message, level)
-
-    async def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._detach()
+    def _release(self) -> None:
+        self._detach()
 
 
 def run_sync(coroutine):

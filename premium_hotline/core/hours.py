@@ -135,8 +135,20 @@ def easter_sunday(year: int) -> _dt.date:
     return _dt.date(year, month, day + 1)
 
 
+_HOLIDAYS: dict[tuple[int, str], dict[_dt.date, str]] = {}
+
+
 def public_holidays(year: int, calendar: str = "FR") -> dict[_dt.date, str]:
-    """The public holidays of metropolitan France; Alsace-Moselle (FR-57/67/68) adds two."""
+    """The public holidays of metropolitan France; Alsace-Moselle (FR-57/67/68) adds two.
+
+    Worked out once per year and calendar (the server asks for every call); do not modify."""
+    known = _HOLIDAYS.get((year, calendar))
+    if known is None:
+        known = _HOLIDAYS[(year, calendar)] = _public_holidays(year, calendar)
+    return known
+
+
+def _public_holidays(year: int, calendar: str) -> dict[_dt.date, str]:
     if calendar == "none":
         return {}
     easter = easter_sunday(year)

@@ -16,8 +16,11 @@ import time
 import hiredis
 
 from .errors import RedisUnavailable, RespError, raise_transient
-from .slots import Routing, SlotMap, parse_cluster_slots
 from .url import CLUSTER, SENTINEL, Node, RedisTarget
+
+TYPE_CHECKING = False  # not `typing`'s: importing typing costs a plain AGI process milliseconds
+if TYPE_CHECKING:
+    from .slots import SlotMap
 
 
 class Deadline:
@@ -149,6 +152,8 @@ class ClusterClient:
                 self.slots = first_answer(
                     candidates, self.ask_slots, deadline, "cluster node gave its slot map"
                 )
+            from .slots import Routing  # a cluster only: a plain call to one Redis never pays it
+
             routing = Routing(commands, self.slots)
             while groups := routing.plan():
                 for node, indexes in groups.items():
@@ -166,6 +171,8 @@ class ClusterClient:
         reply = self.send(node, [["CLUSTER", "SLOTS"]], deadline)[0]
         if isinstance(reply, RespError):
             raise RedisUnavailable(str(reply))
+        from .slots import SlotMap, parse_cluster_slots
+
         ranges = parse_cluster_slots(reply, node)
         return SlotMap(ranges) if ranges else None  # None: no slot assigned yet
 

@@ -63,12 +63,13 @@ PREDICTION_REUSE_MS = 1000
 _FIGURES: dict[tuple, tuple[int, object]] = {}
 _PREDICTIONS: dict[tuple, tuple[int, object]] = {}
 _PREDICTIONS_MAX = 256
+_EWTS: dict[tuple, tuple[object, str]] = {}  # PH_EWT_S by queue state, for the Figures it came from
 
 
 class Figures:
     """What the one Redis read says: the queue's history and the number's day so far."""
 
-    __slots__ = ("count", "history", "lists", "now_ms", "waits")
+    __slots__ = ("_long", "_patience", "count", "history", "lists", "now_ms", "waits")
 
     def __init__(
         self, history: History, waits: list[int], count: promise.DayCount | None, lists, now_ms: int
@@ -78,13 +79,24 @@ class Figures:
         self.count = count
         self.lists = lists  # the three replies, for the announcement's longer window
         self.now_ms = now_ms
+        self._long: History | None = None
+        self._patience: tuple[float | None] | None = None
 
     def long_history(self) -> History:
-        """The same lists over the announcement's window (ewt.HISTORY_WINDOW_MS)."""
-        recent, ended, arrivals = self.lists
-        return History.from_lists(
-            recent, ended, arrivals, self.now_ms, read_limit=RECENT_READ, window_ms=HISTORY_WINDOW_MS
-        )
+        """The same lists over the announcement's window (ewt.HISTORY_WINDOW_MS), worked out once
+        per Figures: the server reuses one Figures for every call of the queue within a second."""
+        if self._long is None:
+            recent, ended, arrivals = self.lists
+            self._long = History.from_lists(
+                recent, ended, arrivals, self.now_ms, read_limit=RECENT_READ, window_ms=HISTORY_WINDOW_MS
+            )
+        return self._long
+
+    def patience_rate(self) -> float | None:
+        """ewt.patience_rate_after over the ended calls, once per Figures (as long_history)."""
+        if self._patience is None:
+            self._patience = (patience_rate_after(self.lists[1], self.now_ms),)
+        return self._patience[0]
 
 
 async def _figures(call: Call, queue: str, promise_key: str, now_ms: int) -> Figures | None:
@@ -284,17 +296,25 @@ def _ewt_text(
         return ""
     free = _count((live or {}).get("free"))
     wrapping = max(0, free - state.ready) if free is not None else 0
+    price_first = decision.tariff == "premium" and bool(decision.announce)
+    # The same figures (reused for a second) and the same queue state give the same wait: worked
+    # out once, not for every call of a busy queue.
+    key = (state.ready, state.logged, state.waiting, wrapping, price_first, wrapup_s)
+    cached = _EWTS.get(key)
+    if cached is not None and figures is not None and cached[0] is figures:
+        return cached[1]
     history = figures.long_history() if figures else None
-    pre = (
-        history.pre_queue()
-        if history is not None and decision.tariff == "premium" and decision.announce
-        else 0.0
-    )
-    theta = patience_rate_after(figures.lists[1], figures.now_ms) if figures else None
+    pre = history.pre_queue() if history is not None and price_first else 0.0
+    theta = figures.patience_rate() if figures else None
     wait = expected_wait(
         state, history, wrapup_s=wrapup_s, in_wrapup=wrapping, pre_queue_s=pre, abandon_rate=theta
     )
-    return str(round(wait)) if wait < 86_400 else ""
+    text = str(round(wait)) if wait < 86_400 else ""
+    if figures is not None:
+        if len(_EWTS) >= _PREDICTIONS_MAX:
+            _EWTS.clear()
+        _EWTS[key] = (figures, text)
+    return text
 
 
 async def handle(call: Call) -> None:

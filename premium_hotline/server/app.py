@@ -312,7 +312,11 @@ class FastAgiServer:
         try:
             self.stats[await run_route(handler(call), lambda: log)] += 1
         finally:
-            await session.close()
+            if not session.closed:  # the route failed before its close(): release Asterisk now
+                try:
+                    await session.close()  # the sets it buffered, best effort
+                except AgiError:
+                    pass  # the route's own failure is recorded already
 
     def _note(self, event: str, level: str = "warning", **fields) -> None:
         getattr(self._notes, level)(event, **fields)
@@ -360,6 +364,7 @@ SETTINGS = {
     "redis_pool": DEFAULT_POOL_SIZE,
     "replay_every": DEFAULT_EVERY_S,
     "reap_every": DEFAULT_REAP_EVERY_S,
+    "loop": "asyncio",
 }
 
 
@@ -400,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"close as lost the calls no hang-up closed within max_call_s, this often "
         f"({DEFAULT_REAP_EVERY_S:g}; 0: never, e.g. when `premium-hotline reap` runs from a timer)",
     )
+    add(
+        "--loop",
+        choices=("asyncio", "uvloop", "auto"),
+        help="event loop: asyncio's own (the default), uvloop (the `fast` extra), or auto: uvloop "
+        "when installed. Measured in bench/: uvloop does not pay here (bench/README.md)",
+    )
     add("--redis-client", help=argparse.SUPPRESS)  # deprecated: one transport now (redis-py)
     return parser
 
@@ -410,6 +421,24 @@ def settings(args: argparse.Namespace, from_file: dict) -> dict:
     return {
         key: given[key] if given[key] is not None else from_file.get(key, SETTINGS[key]) for key in SETTINGS
     }
+
+
+def event_loop_factory(choice: str):
+    """uvloop's loop for `uvloop`, and for `auto` when it is importable; None: asyncio's own.
+
+    Not the default: measured in bench/ (README), the same server on uvloop decided 0.99x the
+    calls per second of asyncio's selector loop, at 0.99x the CPU per call. The exchange is
+    two round trips over asyncio's Python streams, whose cost uvloop does not touch.
+    """
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise
+        return None
+    return uvloop.new_event_loop
 
 
 def main(argv: list[str]) -> int:
@@ -440,7 +469,17 @@ def main(argv: list[str]) -> int:
         reap_every_s=chosen["reap_every"],
     )
     try:
-        return asyncio.run(server.run())
+        loop_factory = event_loop_factory(chosen["loop"])
+    except ImportError:
+        print(
+            "premium-hotline serve: --loop uvloop: uvloop is not installed "
+            "(pip install premium-hotline[fast])",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(server.run())
     except OSError as exc:
         print(
             f"premium-hotline serve: cannot listen on {chosen['host']}:{chosen['port']}: {exc}",

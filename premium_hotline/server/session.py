@@ -10,8 +10,9 @@ What is particular to a socket:
   second that matters), and aborts the connection when it passes;
 - the environment block has one deadline as a whole, so a peer cannot trickle lines to hold a
   connection forever; it is bounded in lines and every line in bytes;
-- `close()` closes the socket, which is what lets Asterisk go on with the dialplan; the handler
-  keeps running after it (its Redis write) in the same task.
+- `close()` flushes the buffered sets (agi/session.py), then closes the socket, which is what
+  lets Asterisk go on with the dialplan; the handler keeps running after it (its Redis write)
+  in the same task.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from ..agi.protocol import (
     EnvParser,
     Reply,
     ReplyParser,
-    format_command,
-    quote,
 )
 from ..agi.session import AgiSession
 
@@ -107,7 +106,7 @@ class AsyncSession(AgiSession):
         self.env = env
         return env
 
-    async def command(self, line: str) -> Reply:
+    async def _exchange(self, line: str) -> Reply:
         """Send one command line (from format_command) and read its reply."""
         if self.closed:
             raise AgiHangup("the AGI exchange is closed")
@@ -127,16 +126,6 @@ class AsyncSession(AgiSession):
         finally:
             self._since = None
 
-    async def get(self, expression: str) -> str:
-        return (await self.command(format_command("GET FULL VARIABLE", expression))).data
-
-    async def set(self, name: str, value: object) -> None:
-        await self.command(format_command("SET VARIABLE", name, value))
-
-    async def verbose(self, message: str, level: int = 3) -> None:
-        # The level unquoted, as pyst2 sends it, so both transports put the same bytes on the wire.
-        await self.command(f"VERBOSE {quote(message)} {int(level)}\n")
-
     def _disarm(self) -> None:
         """No more reads: closed, and the deadline timer stopped."""
         self.closed = True
@@ -145,10 +134,8 @@ class AsyncSession(AgiSession):
             self._timer.cancel()
             self._timer = None
 
-    async def close(self) -> None:
-        """Release Asterisk: close our side; the dialplan continues as soon as it sees it."""
-        if self.closed:
-            return
+    def _release(self) -> None:
+        """Close our side; the dialplan continues as soon as Asterisk sees it."""
         self._disarm()
         try:
             self.writer.close()

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sandbox.agi_peer import ChannelModel, default_env, env_block, parse_args
+from sandbox.agi_peer import PREMIUM_MARKS, ChannelModel, default_env, env_block, parse_args
 from sandbox.fastagi import FastAgiServerProcess, fastagi_env
 from tests.support.calls import NUMBERS, READY, T0, Clock, Transport
 
@@ -40,16 +40,7 @@ def channel_before(route: str) -> tuple[ChannelModel, Clock]:
     channel = ChannelModel(variables={"PH_ARRIVED_MS": str(T0)}, functions=dict(READY), clock_ms=clock)
     if route == "decide_tariff":
         return channel, clock
-    channel.variables.update(
-        PH_TARIFF="premium",
-        PH_DECIDED="premium",
-        PH_REASON="premium",
-        PH_RATE="0.80/min",
-        PH_COMMITMENT_S="60",
-        PH_QUEUE="support",
-        PH_DID="0899123456",
-        PH_QUEUED_MS=str(T0 + 2000),
-    )
+    channel.variables.update(PREMIUM_MARKS, PH_QUEUED_MS=str(T0 + 2000))
     if route == "agent_answered":  # answered after 75 s: the promise is broken, 5 commands
         channel.functions["SHARED(PH_HUMAN_MS)"] = str(T0 + 75_000)
         clock.now = T0 + 75_500
@@ -74,7 +65,9 @@ def assert_protocol_only(commands: list[str], limit: int) -> None:
     for line in commands:
         args = parse_args(line)
         get = args[:3] == ["GET", "FULL", "VARIABLE"]
-        assert get or (args[:2] == ["SET", "VARIABLE"] and args[2].startswith(("PH_", "CDR("))), line
+        assert get or (args[:2] == ["SET", "VARIABLE"] and args[2].startswith(("PH_", "CDR(", "ARRAY("))), (
+            line
+        )
         assert len(args) == 4, line
 
 

@@ -43,6 +43,12 @@ async def _line(sock: socket.socket) -> bytes:
     return data
 
 
+async def set_now(session: AsyncSession, name: str, value: str) -> None:
+    """One SET on the wire now: set() only buffers until flush() or close()."""
+    await session.set(name, value)
+    await session.flush()
+
+
 def run(coro):
     return asyncio.run(coro)
 
@@ -104,7 +110,7 @@ def test_verbose_puts_pyst2s_bytes_on_the_wire():
 def test_replies_that_are_not_a_result_raise_the_protocol_modules_errors(replies, error):
     async def scenario():
         session, peer = await _pair()
-        task = asyncio.create_task(session.set("PH_TARIFF", "premium"))
+        task = asyncio.create_task(set_now(session, "PH_TARIFF", "premium"))
         await _line(peer)
         if replies:
             await _send(peer, replies)
@@ -167,12 +173,12 @@ def test_a_reply_that_does_not_come_is_cut_at_the_deadline_per_line():
         session, peer = await _pair(timeout_s=0.2)
         # Answered in time, twice in a row: the deadline counts from each read, not the session.
         for _ in range(3):
-            task = asyncio.create_task(session.set("A", "1"))
+            task = asyncio.create_task(set_now(session, "A", "1"))
             await _line(peer)
             await asyncio.sleep(0.12)
             await _send(peer, b"200 result=1\n")
             await task
-        task = asyncio.create_task(session.set("A", "1"))
+        task = asyncio.create_task(set_now(session, "A", "1"))
         await _line(peer)
         with pytest.raises(AgiTimeout):
             await task
@@ -210,5 +216,55 @@ def test_bytes_that_are_not_utf8_are_replaced_not_fatal():
         await _line(peer)
         await _send(peer, b"200 result=1 (Jos\xc3)\n")  # a name cut inside a character
         assert await task == "Jos\ufffd"
+
+    run(scenario())
+
+
+def test_sets_wait_for_close_and_go_out_as_one_command_before_the_socket_closes():
+    async def scenario():
+        session, peer = await _pair()
+        await session.set("PH_TARIFF", "premium")
+        await session.set("CDR(userfield)", "ph;tariff=premium;rate=0,80")
+        task = asyncio.create_task(session.close())
+        line = await _line(peer)
+        # The comma inside the value escaped twice: once for ARRAY(), once for the AGI line.
+        assert line == (
+            b'SET VARIABLE "ARRAY(PH_TARIFF,CDR(userfield))" "premium,ph;tariff=premium;rate=0\\\\,80"\n'
+        )
+        await _send(peer, b"200 result=1\n")
+        await task
+        assert session.commands == 1
+        assert await asyncio.get_running_loop().sock_recv(peer, 10) == b""
+
+    run(scenario())
+
+
+def test_a_hang_up_during_the_flush_still_releases_asterisk_and_reaches_the_route():
+    async def scenario():
+        session, peer = await _pair()
+        await session.set("A", "1")
+        await session.set("B", "2")
+        task = asyncio.create_task(session.close())
+        await _line(peer)
+        await _send(peer, b"HANGUP\n")
+        with pytest.raises(AgiHangup):
+            await task
+        assert session.closed
+        assert await asyncio.get_running_loop().sock_recv(peer, 10) == b""
+        await session.close()  # a second close (the server's) neither sends nor raises
+
+    run(scenario())
+
+
+def test_a_read_after_a_set_sends_the_set_first():
+    async def scenario():
+        session, peer = await _pair()
+        await session.set("A", "1")
+        task = asyncio.create_task(session.get("${A}"))
+        assert await _line(peer) == b'SET VARIABLE "A" "1"\n'
+        await _send(peer, b"200 result=1\n")
+        assert (await _line(peer)).startswith(b"GET FULL VARIABLE")
+        await _send(peer, b"200 result=1 (1)\n")
+        assert await task == "1"
 
     run(scenario())
