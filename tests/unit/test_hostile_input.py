@@ -46,6 +46,9 @@ from sandbox.agi_peer import (
 from tests.support.inprocess import run_route
 
 T = 1_790_000_000_000  # the Asterisk clock of every run here (ms)
+# The hostile strategies draw values of several kilobytes on purpose (a 5,000-digit number, 3 KB
+# texts): Hypothesis' size and speed health checks would fail a run for doing what it is meant to.
+SLOW_DATA = [HealthCheck.function_scoped_fixture, HealthCheck.data_too_large, HealthCheck.too_slow]
 ROUTES = ("decide_tariff", "agent_answered", "call_ended")
 TRANSPORTS = ("plain", "fastagi")
 BATCH_BOUND = 64_000  # bytes per route batch, whatever the input (replies are capped at 8 KB a line)
@@ -193,7 +196,7 @@ CALLER_FIELDS = (
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("route", ROUTES)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_DATA)
 @given(field=st.sampled_from(CALLER_FIELDS), value=hostile)
 def test_a_hostile_caller_or_channel_value_leaves_the_command_stream_byte_for_byte_the_same(
     config, route, transport, field, value
@@ -210,7 +213,7 @@ def test_a_hostile_caller_or_channel_value_leaves_the_command_stream_byte_for_by
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=SLOW_DATA)
 @given(
     values=st.dictionaries(st.sampled_from(["agi_extension", "agi_arg_1", "agi_dnid"]), hostile, min_size=1)
 )
@@ -254,7 +257,7 @@ CHANNEL_VALUES = (
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("route", ROUTES)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_DATA)
 @given(values=st.dictionaries(st.sampled_from(CHANNEL_VALUES), hostile, min_size=1, max_size=4))
 def test_hostile_channel_values_never_add_a_command_nor_a_key_outside_the_prefix(
     config, route, transport, values
@@ -305,7 +308,7 @@ REPLIES = st.one_of(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("route", ROUTES)
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=SLOW_DATA)
 @given(script=st.lists(st.lists(REPLIES, min_size=0, max_size=3), max_size=14))
 def test_any_reply_stream_ends_the_route_cleanly_without_extra_commands(config, route, transport, script):
     """Asterisk answers command i with script[i] (any lines, or none: then end of input)."""
@@ -491,7 +494,7 @@ KNOWN = ["redis_url", "redis_timeout_ms", "fail_tariff", "events_maxlen", "key_p
 ERROR = re.compile(r"^(?P<path>[^\n]+):(?P<line>\d+): (?P<key>[^\n]+?): (?P<problem>[^\n]+)$")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW_DATA)
 @given(
     pairs=st.lists(
         st.tuples(
