@@ -39,8 +39,39 @@ def dialled_number(env: dict[str, str]) -> str:
     return ""
 
 
-def _local_time(now_ms: int, timezone: str):
+# Where zoneinfo looks when PYTHONTZPATH is unset: CPython's default TZPATH (a test checks this
+# interpreter's). The zone's file is read here directly, zoneinfo only when it cannot answer.
+TZPATH = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo")
+_ZONE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-")
+
+
+def _file_offset(timestamp: int, timezone: str) -> int | None:
+    """The zone's UTC offset from its TZif file as zoneinfo would find it, or None (ask zoneinfo)."""
+    import os
+
+    parts = timezone.split("/")
+    if "PYTHONTZPATH" in os.environ or not all(p and set(p) <= _ZONE_CHARS for p in parts):
+        return None
+    from ..core.tzif import utc_offset
+
+    for directory in TZPATH:
+        try:
+            with open(os.path.join(directory, *parts), "rb") as handle:
+                data = handle.read(1 << 20)
+        except FileNotFoundError:
+            continue
+        except OSError:  # a directory, unreadable: zoneinfo's answer, whatever it is
+            return None
+        return utc_offset(data, timestamp)
+    return None
+
+
+def local_time(now_ms: int, timezone: str):
     import datetime as dt
+
+    offset = _file_offset(now_ms // 1000, timezone)
+    if offset is not None:
+        return dt.datetime.fromtimestamp(now_ms / 1000, dt.timezone(dt.timedelta(seconds=offset)))
     from zoneinfo import ZoneInfo
 
     return dt.datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))
@@ -222,9 +253,7 @@ async def _decide(
     config = call.config
     general = config.general
     commitment_s = config.commitment_for(entry)
-    local = (
-        _local_time(now_ms, config.timezone_for(entry)) if entry is not None and not entry.broken else None
-    )
+    local = local_time(now_ms, config.timezone_for(entry)) if entry is not None and not entry.broken else None
     holidays: dict = {}
     closed: frozenset = frozenset()
     if local is not None:
