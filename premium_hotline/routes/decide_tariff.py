@@ -22,7 +22,6 @@ from ..core.codes import FAILURE_REASONS, FREE, RECENT_WINDOW_MS
 from ..core.ewt import HISTORY_WINDOW_MS, expected_wait, patience_rate_after
 from ..core.predict import History, Prediction, predict
 from ..core.tariff import Decision, QueueState, live_rules, static_rules
-from ..store import records
 from ..store.keys import Keys
 from .call import NOW, RECOVERABLE, Call, as_int, userfield
 
@@ -67,14 +66,15 @@ def _file_offset(timestamp: int, timezone: str) -> int | None:
 
 
 def local_time(now_ms: int, timezone: str):
-    import datetime as dt
+    from ..core.dates import datetime, timedelta
+    from ..core.dates import timezone as fixed_offset
 
     offset = _file_offset(now_ms // 1000, timezone)
     if offset is not None:
-        return dt.datetime.fromtimestamp(now_ms / 1000, dt.timezone(dt.timedelta(seconds=offset)))
+        return datetime.fromtimestamp(now_ms / 1000, fixed_offset(timedelta(seconds=offset)))
     from zoneinfo import ZoneInfo
 
-    return dt.datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))
+    return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))
 
 
 def _recent_waits(reply, now_ms: int) -> list[int]:
@@ -438,6 +438,8 @@ async def handle(call: Call) -> None:
         "ivr": (entry is not None and entry.ivr) or _ivr_seen(live),
         "ewt_s": ewt or None,
     }
+    from ..store import records  # once Asterisk is released: a plain AGI process is detached here
+
     batch = records.decided(
         Keys(general.key_prefix),
         uniqueid=call.uniqueid,
