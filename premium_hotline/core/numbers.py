@@ -95,13 +95,13 @@ def parse_rate(text: str) -> Rate | None:
     unit = {"min": "min", "minute": "min", "mn": "min", "call": "call", "appel": "call"}.get(unit.strip())
     if not sep or unit is None:
         raise ValueError(f"{text!r} is not a rate: write it as 0.80/min or 3.00/call")
-    cents = _plain_cents(amount_text.strip().replace(",", "."))
+    cents = plain_cents(amount_text.strip().replace(",", "."))
     if cents is None:
-        cents = _decimal_cents(amount_text)
+        cents = decimal_cents(amount_text)
     return Rate(cents, unit) if cents else None
 
 
-def _plain_cents(text: str) -> int | None:
+def plain_cents(text: str) -> int | None:
     """`0.80`, `3` or `2.5` (ASCII digits, at most two decimals) in cents; None for any other
     spelling, which Decimal judges (tests/unit/test_rate_cents.py: the same answers)."""
     whole, dot, fraction = text.partition(".")
@@ -112,7 +112,7 @@ def _plain_cents(text: str) -> int | None:
     return int(whole) * 100 + (int(fraction.ljust(2, "0")) if fraction else 0)
 
 
-def _decimal_cents(amount_text: str) -> int:
+def decimal_cents(amount_text: str) -> int:
     """Every spelling Decimal reads (`.5`, `1e-1`, `0.800`...), in cents; ValueError otherwise."""
     from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
