@@ -44,25 +44,37 @@ TZPATH = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo",
 _ZONE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-")
 
 
-def _file_offset(timestamp: int, timezone: str) -> int | None:
-    """The zone's UTC offset from its TZif file as zoneinfo would find it, or None (ask zoneinfo)."""
+_ZONE_FILES: dict[str, bytes] = {}  # read once per process, as zoneinfo caches its zones
+
+
+def _zone_file(timezone: str) -> bytes:
+    """The zone's TZif bytes where zoneinfo would find them, or b"" (then zoneinfo answers)."""
     import os
 
     parts = timezone.split("/")
     if "PYTHONTZPATH" in os.environ or not all(p and set(p) <= _ZONE_CHARS for p in parts):
-        return None
-    from ..core.tzif import utc_offset
-
+        return b""
     for directory in TZPATH:
         try:
             with open(os.path.join(directory, *parts), "rb") as handle:
-                data = handle.read(1 << 20)
+                return handle.read(1 << 20)
         except FileNotFoundError:
             continue
         except OSError:  # a directory, unreadable: zoneinfo's answer, whatever it is
-            return None
-        return utc_offset(data, timestamp)
-    return None
+            return b""
+    return b""
+
+
+def _file_offset(timestamp: int, timezone: str) -> int | None:
+    """The zone's UTC offset from its TZif file, or None (ask zoneinfo)."""
+    data = _ZONE_FILES.get(timezone)
+    if data is None:
+        if len(_ZONE_FILES) >= 64:
+            _ZONE_FILES.clear()
+        data = _ZONE_FILES[timezone] = _zone_file(timezone)
+    from ..core.tzif import utc_offset
+
+    return utc_offset(data, timestamp) if data else None
 
 
 def local_time(now_ms: int, timezone: str):
