@@ -7,7 +7,7 @@ Pure: the caller passes the local date and time; nothing here reads the clock.
 
 from __future__ import annotations
 
-import datetime as _dt
+from .dates import date, timedelta
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_ALIASES = {
@@ -120,7 +120,7 @@ def parse_hours(text: str) -> Hours:
 HOLIDAY_CALENDARS = ("FR", "FR-57", "FR-67", "FR-68", "none")
 
 
-def easter_sunday(year: int) -> _dt.date:
+def easter_sunday(year: int) -> date:
     """Gregorian Easter (anonymous Gregorian algorithm, a.k.a. Meeus/Jones/Butcher)."""
     a = year % 19
     b, c = divmod(year, 100)
@@ -132,13 +132,13 @@ def easter_sunday(year: int) -> _dt.date:
     ell = (32 + 2 * e + 2 * i - h - k) % 7
     m = (a + 11 * h + 22 * ell) // 451
     month, day = divmod(h + ell - 7 * m + 114, 31)
-    return _dt.date(year, month, day + 1)
+    return date(year, month, day + 1)
 
 
-_HOLIDAYS: dict[tuple[int, str], dict[_dt.date, str]] = {}
+_HOLIDAYS: dict[tuple[int, str], dict[date, str]] = {}
 
 
-def public_holidays(year: int, calendar: str = "FR") -> dict[_dt.date, str]:
+def public_holidays(year: int, calendar: str = "FR") -> dict[date, str]:
     """The public holidays of metropolitan France; Alsace-Moselle (FR-57/67/68) adds two.
 
     Worked out once per year and calendar (the server asks for every call); do not modify."""
@@ -148,37 +148,37 @@ def public_holidays(year: int, calendar: str = "FR") -> dict[_dt.date, str]:
     return known
 
 
-def _public_holidays(year: int, calendar: str) -> dict[_dt.date, str]:
+def _public_holidays(year: int, calendar: str) -> dict[date, str]:
     if calendar == "none":
         return {}
     easter = easter_sunday(year)
     days = {
-        _dt.date(year, 1, 1): "Jour de l'an",
-        easter + _dt.timedelta(days=1): "Lundi de Pâques",
-        _dt.date(year, 5, 1): "Fête du Travail",
-        _dt.date(year, 5, 8): "Victoire 1945",
-        easter + _dt.timedelta(days=39): "Ascension",
-        easter + _dt.timedelta(days=50): "Lundi de Pentecôte",
-        _dt.date(year, 7, 14): "Fête nationale",
-        _dt.date(year, 8, 15): "Assomption",
-        _dt.date(year, 11, 1): "Toussaint",
-        _dt.date(year, 11, 11): "Armistice 1918",
-        _dt.date(year, 12, 25): "Noël",
+        date(year, 1, 1): "Jour de l'an",
+        easter + timedelta(days=1): "Lundi de Pâques",
+        date(year, 5, 1): "Fête du Travail",
+        date(year, 5, 8): "Victoire 1945",
+        easter + timedelta(days=39): "Ascension",
+        easter + timedelta(days=50): "Lundi de Pentecôte",
+        date(year, 7, 14): "Fête nationale",
+        date(year, 8, 15): "Assomption",
+        date(year, 11, 1): "Toussaint",
+        date(year, 11, 11): "Armistice 1918",
+        date(year, 12, 25): "Noël",
     }
     if calendar in ("FR-57", "FR-67", "FR-68"):
-        days[easter - _dt.timedelta(days=2)] = "Vendredi saint"
-        days[_dt.date(year, 12, 26)] = "Saint-Étienne"
+        days[easter - timedelta(days=2)] = "Vendredi saint"
+        days[date(year, 12, 26)] = "Saint-Étienne"
     return days
 
 
-def parse_dates(text: str) -> frozenset[_dt.date]:
+def parse_dates(text: str) -> frozenset[date]:
     """Parse `closed_dates = 2026-12-24, 2026-12-31`."""
     dates = set()
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
         try:
-            dates.add(_dt.date.fromisoformat(part))
+            dates.add(date.fromisoformat(part))
         except ValueError:
             raise ValueError(f"{part!r} is not a date: write YYYY-MM-DD") from None
     return frozenset(dates)

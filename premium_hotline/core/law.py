@@ -10,7 +10,7 @@ behind each rule, their dates and what the plugin cannot do about them: docs/law
 
 from __future__ import annotations
 
-from decimal import Decimal
+from .numbers import euros
 
 # What a number is for, as the administrator declares it (`purpose`).
 PURPOSES = ("sales", "information", "advice", "after_sales", "complaint", "contract", "operator_support")
@@ -36,7 +36,7 @@ _WHAT = {
     L224_38: "an electronic-communications provider's after-sales, support or complaints number",
 }
 
-PRICE_MESSAGE_ABOVE = Decimal("0.15")  # EUR per minute or per call
+PRICE_MESSAGE_ABOVE_CENTS = 15  # per minute or per call
 PRICE_MESSAGE_MIN_S = 10.0
 
 
@@ -63,12 +63,12 @@ def forbidden_problem(purpose: str, rule: str, rate: object) -> str:
 
 def price_message_required(rate) -> bool:
     """A number priced above 0.15 EUR per minute or per call opens with a free price message."""
-    return rate is not None and rate.amount > PRICE_MESSAGE_ABOVE
+    return rate is not None and rate.cents > PRICE_MESSAGE_ABOVE_CENTS
 
 
 def missing_price_message_problem(rate: object) -> str:
     return (
-        f"required: {rate} is above {PRICE_MESSAGE_ABOVE} EUR, so calls must start with a free "
+        f"required: {rate} is above {euros(PRICE_MESSAGE_ABOVE_CENTS)} EUR, so calls must start with a free "
         f"price message of at least {PRICE_MESSAGE_MIN_S:.0f} s, skippable with # ({ARRETE_2009})"
     )
 

@@ -7,13 +7,14 @@ decision core re-checks it for the number actually dialled.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+# Money is whole euro cents (ints) here: exact like Decimal, and a plain AGI process, which reads
+# every rate of the config on each call, does not import decimal for it (`Rate.amount` does).
 
-# (prefix, label, per-minute cap, per-call cap). No cap means no surcharge is allowed at all.
+# prefix: (per-minute cap, per-call cap) in cents. No cap means no surcharge is allowed at all.
 _SURCHARGE_CAPS = {
-    "081": (Decimal("0.06"), Decimal("0.15")),
-    "082": (Decimal("0.20"), Decimal("0.50")),
-    "089": (Decimal("0.80"), Decimal("3.00")),
+    "081": (6, 15),
+    "082": (20, 50),
+    "089": (80, 300),
 }
 _FREE_PREFIXES = ("0800", "0801", "0802", "0803", "0804", "0805")
 _NORMAL_PRICE_PREFIXES = ("0806", "0807", "0808", "0809")
@@ -48,26 +49,38 @@ def number_range(number: str) -> str:
     return NORMAL_RANGE
 
 
+def euros(cents: int) -> str:
+    """`0.80` for 80 cents: what f"{Decimal('0.80'):.2f}" writes, for amounts of zero or more."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
 class Rate:
     """A service surcharge: an amount per minute or per call, never both (Arcep)."""
 
-    __slots__ = ("amount", "unit")
+    __slots__ = ("cents", "unit")
 
-    def __init__(self, amount: Decimal, unit: str) -> None:
-        self.amount = amount
+    def __init__(self, cents: int, unit: str) -> None:
+        self.cents = cents
         self.unit = unit
 
+    @property
+    def amount(self):
+        """The amount in euros as a Decimal with two places, for billing arithmetic."""
+        from decimal import Decimal
+
+        return Decimal(euros(self.cents))
+
     def __str__(self) -> str:
-        return f"{self.amount:.2f}/{self.unit}"
+        return f"{euros(self.cents)}/{self.unit}"
 
     def __repr__(self) -> str:
         return f"Rate({str(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Rate) and (self.amount, self.unit) == (other.amount, other.unit)
+        return isinstance(other, Rate) and (self.cents, self.unit) == (other.cents, other.unit)
 
     def __hash__(self) -> int:
-        return hash((self.amount, self.unit))
+        return hash((self.cents, self.unit))
 
 
 def parse_rate(text: str) -> Rate | None:
@@ -82,6 +95,27 @@ def parse_rate(text: str) -> Rate | None:
     unit = {"min": "min", "minute": "min", "mn": "min", "call": "call", "appel": "call"}.get(unit.strip())
     if not sep or unit is None:
         raise ValueError(f"{text!r} is not a rate: write it as 0.80/min or 3.00/call")
+    cents = plain_cents(amount_text.strip().replace(",", "."))
+    if cents is None:
+        cents = decimal_cents(amount_text)
+    return Rate(cents, unit) if cents else None
+
+
+def plain_cents(text: str) -> int | None:
+    """`0.80`, `3` or `2.5` (ASCII digits, at most two decimals) in cents; None for any other
+    spelling, which Decimal judges (tests/unit/test_rate_cents.py: the same answers)."""
+    whole, dot, fraction = text.partition(".")
+    if not (whole.isascii() and whole.isdigit() and len(whole) <= 20 and len(fraction) <= 2):
+        return None
+    if dot and not (fraction.isascii() and fraction.isdigit()):
+        return None
+    return int(whole) * 100 + (int(fraction.ljust(2, "0")) if fraction else 0)
+
+
+def decimal_cents(amount_text: str) -> int:
+    """Every spelling Decimal reads (`.5`, `1e-1`, `0.800`...), in cents; ValueError otherwise."""
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
     try:
         amount = Decimal(amount_text.strip().replace(",", "."))
     except InvalidOperation:
@@ -91,8 +125,8 @@ def parse_rate(text: str) -> Rate | None:
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError(f"{amount_text.strip()} has more than two decimals (euro cents)")
     if amount == 0:
-        return None
-    return Rate(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), unit)
+        return 0
+    return int(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
 
 
 def surcharge_problem(number_prefix: str, rate: Rate | None) -> str | None:
@@ -113,9 +147,9 @@ def surcharge_problem(number_prefix: str, rate: Rate | None) -> str | None:
             return "a surcharge needs a number or pattern whose range (081, 082, 089) is fixed"
         return "a surcharge is only allowed on 081, 082 and 089 numbers"
     cap = caps[0] if rate.unit == "min" else caps[1]
-    if rate.amount > cap:
+    if rate.cents > cap:
         return (
-            f"{rate} is above the legal cap of {cap:.2f}/{rate.unit} for {number_prefix[:3]} numbers "
+            f"{rate} is above the legal cap of {euros(cap)}/{rate.unit} for {number_prefix[:3]} numbers "
             "(Arcep decision 2012-0856)"
         )
     return None

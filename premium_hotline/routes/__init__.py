@@ -6,8 +6,6 @@ only when that route runs: a plain AGI process pays for its own route and nothin
 
 from __future__ import annotations
 
-import importlib
-
 ROUTES = {
     "decide_tariff": "premium_hotline.routes.decide_tariff",
     "agent_answered": "premium_hotline.routes.agent_answered",
@@ -33,4 +31,5 @@ def get_handler(request: str):
     module = ROUTES.get(name)
     if module is None:
         raise UnknownRoute(f"no AGI route named {name!r} (known: {', '.join(sorted(ROUTES))})")
-    return importlib.import_module(module).handle
+    # __import__, not importlib.import_module: the same import, without importing importlib.
+    return __import__(module, fromlist=("handle",)).handle

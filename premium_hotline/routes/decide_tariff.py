@@ -22,7 +22,6 @@ from ..core.codes import FAILURE_REASONS, FREE, RECENT_WINDOW_MS
 from ..core.ewt import HISTORY_WINDOW_MS, expected_wait, patience_rate_after
 from ..core.predict import History, Prediction, predict
 from ..core.tariff import Decision, QueueState, live_rules, static_rules
-from ..store import records
 from ..store.keys import Keys
 from .call import NOW, RECOVERABLE, Call, as_int, userfield
 
@@ -39,11 +38,55 @@ def dialled_number(env: dict[str, str]) -> str:
     return ""
 
 
-def _local_time(now_ms: int, timezone: str):
-    import datetime as dt
+# Where zoneinfo looks when PYTHONTZPATH is unset: CPython's default TZPATH (a test checks this
+# interpreter's). The zone's file is read here directly, zoneinfo only when it cannot answer.
+TZPATH = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo")
+_ZONE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-")
+
+
+_ZONE_FILES: dict[str, bytes] = {}  # read once per process, as zoneinfo caches its zones
+
+
+def _zone_file(timezone: str) -> bytes:
+    """The zone's TZif bytes where zoneinfo would find them, or b"" (then zoneinfo answers)."""
+    import os
+
+    parts = timezone.split("/")
+    if "PYTHONTZPATH" in os.environ or not all(p and set(p) <= _ZONE_CHARS for p in parts):
+        return b""
+    for directory in TZPATH:
+        try:
+            with open(os.path.join(directory, *parts), "rb") as handle:
+                return handle.read(1 << 20)
+        except FileNotFoundError:
+            continue
+        except OSError:  # a directory, unreadable: zoneinfo's answer, whatever it is
+            return b""
+    return b""
+
+
+def _file_offset(timestamp: int, timezone: str) -> int | None:
+    """The zone's UTC offset from its TZif file, or None (ask zoneinfo)."""
+    data = _ZONE_FILES.get(timezone)
+    if data is None:
+        if len(_ZONE_FILES) >= 64:
+            _ZONE_FILES.clear()
+        data = _ZONE_FILES[timezone] = _zone_file(timezone)
+    from ..core.tzif import utc_offset
+
+    return utc_offset(data, timestamp) if data else None
+
+
+def local_time(now_ms: int, timezone: str):
+    from ..core.dates import datetime, timedelta
+    from ..core.dates import timezone as fixed_offset
+
+    offset = _file_offset(now_ms // 1000, timezone)
+    if offset is not None:
+        return datetime.fromtimestamp(now_ms / 1000, fixed_offset(timedelta(seconds=offset)))
     from zoneinfo import ZoneInfo
 
-    return dt.datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))
+    return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))
 
 
 def _recent_waits(reply, now_ms: int) -> list[int]:
@@ -222,9 +265,7 @@ async def _decide(
     config = call.config
     general = config.general
     commitment_s = config.commitment_for(entry)
-    local = (
-        _local_time(now_ms, config.timezone_for(entry)) if entry is not None and not entry.broken else None
-    )
+    local = local_time(now_ms, config.timezone_for(entry)) if entry is not None and not entry.broken else None
     holidays: dict = {}
     closed: frozenset = frozenset()
     if local is not None:
@@ -409,6 +450,8 @@ async def handle(call: Call) -> None:
         "ivr": (entry is not None and entry.ivr) or _ivr_seen(live),
         "ewt_s": ewt or None,
     }
+    from ..store import records  # once Asterisk is released: a plain AGI process is detached here
+
     batch = records.decided(
         Keys(general.key_prefix),
         uniqueid=call.uniqueid,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ..log import Log, redact_url
 from ..redis.errors import RedisUnavailable, RespError
-from .records import live_commands
 from .spool import Spool, SpoolFull
 
 
@@ -48,6 +47,8 @@ class Store:
 
     async def write(self, batch: list[list], *, route: str, uniqueid: str) -> bool:
         """One pipeline; on failure the batch is spooled. True when Redis took it."""
+        from .records import live_commands  # a plain AGI process writes once Asterisk is released
+
         try:
             replies = await self.execute(live_commands(batch))
         except RedisUnavailable as exc:
