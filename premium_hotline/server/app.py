@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--loop",
         choices=("asyncio", "uvloop", "auto"),
         help="event loop: asyncio's own (the default), uvloop (the `fast` extra), or auto: uvloop "
-        "when installed. Measured in bench/: uvloop does not pay here (bench/README.md)",
+        "when installed. Measured in bench/: not a clear win on 2 cores (bench/README.md)",
     )
     add("--redis-client", help=argparse.SUPPRESS)  # deprecated: one transport now (redis-py)
     return parser
@@ -426,9 +426,9 @@ def settings(args: argparse.Namespace, from_file: dict) -> dict:
 def event_loop_factory(choice: str):
     """uvloop's loop for `uvloop`, and for `auto` when it is importable; None: asyncio's own.
 
-    Not the default: measured in bench/ (README), the same server on uvloop decided 0.99x the
-    calls per second of asyncio's selector loop, at 0.99x the CPU per call. The exchange is
-    two round trips over asyncio's Python streams, whose cost uvloop does not touch.
+    Not the default: measured in bench/ (README), the same server on uvloop decided 0.81x to
+    1.14x the calls per second of asyncio's selector loop across runs on one 2-core machine. The
+    exchange is two round trips over asyncio's Python streams, whose cost uvloop does not touch.
     """
     if choice == "asyncio":
         return None
