@@ -20,7 +20,16 @@ from __future__ import annotations
 
 import os
 
-from .protocol import AgiHangup, Reply, format_command, format_sets, pyst2, quote, read_reply
+from .protocol import (
+    AgiHangup,
+    Reply,
+    UncarriableValue,
+    format_command,
+    format_sets,
+    pyst2,
+    quote,
+    read_reply,
+)
 
 AGI = pyst2.AGI
 AGISIGHUPHangup = pyst2.AGISIGHUPHangup
@@ -121,11 +130,31 @@ class AgiSession:
         self._pending.append((name, value))
 
     async def flush(self) -> None:
-        """Send the buffered sets, in as few commands as Asterisk's limits allow (usually one)."""
+        """Send the buffered sets, in as few commands as Asterisk's limits allow (usually one).
+
+        A value Asterisk could not receive intact costs only itself: the others still go, then
+        UncarriableValue names what was left out (the route records it as a failed exchange).
+        """
         pending, self._pending = self._pending, None
-        if pending:
-            for line in format_sets(pending):
-                await self._exchange(line)
+        if not pending:
+            return
+        refused: list[str] = []
+        try:
+            lines = format_sets(pending)
+        except UncarriableValue:
+            kept = []
+            for pair in pending:
+                try:
+                    format_sets([pair])
+                except UncarriableValue as exc:
+                    refused.append(str(exc))
+                else:
+                    kept.append(pair)
+            lines = format_sets(kept) if kept else []
+        for line in lines:
+            await self._exchange(line)
+        if refused:
+            raise UncarriableValue("; ".join(refused) + " (not set; the other variables were)")
 
     async def verbose(self, message: str, level: int = 3) -> None:
         # The level unquoted, as pyst2 sends it, so both transports put the same bytes on the wire.

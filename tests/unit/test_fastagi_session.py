@@ -14,6 +14,7 @@ from premium_hotline.agi.protocol import (
     AgiProtocolError,
     AgiTimeout,
     AgiUsageError,
+    UncarriableValue,
     format_command,
 )
 from premium_hotline.server.session import READ_LIMIT, AsyncSession
@@ -266,5 +267,25 @@ def test_a_read_after_a_set_sends_the_set_first():
         assert (await _line(peer)).startswith(b"GET FULL VARIABLE")
         await _send(peer, b"200 result=1 (1)\n")
         assert await task == "1"
+
+    run(scenario())
+
+
+def test_a_value_asterisk_cannot_carry_costs_only_itself_the_others_are_set():
+    async def scenario():
+        session, peer = await _pair()
+        await session.set("PH_OUTCOME", "answered")
+        await session.set("PH_RATE", "9" * 5000)  # a hostile channel value, over MAX_VALUE_BYTES
+        await session.set("CDR(userfield)", "ph;outcome=answered")
+        task = asyncio.create_task(session.close())
+        assert (
+            await _line(peer)
+            == b'SET VARIABLE "ARRAY(PH_OUTCOME,CDR(userfield))" "answered,ph;outcome=answered"\n'
+        )
+        await _send(peer, b"200 result=1\n")
+        with pytest.raises(UncarriableValue, match=r"PH_RATE: the value is over .* the other variables were"):
+            await task
+        assert session.closed
+        assert await asyncio.get_running_loop().sock_recv(peer, 10) == b""
 
     run(scenario())
