@@ -339,7 +339,10 @@ class AsteriskSandbox:
         if (content is None) == (src is None):
             raise ValueError("give exactly one of content or src")
         dest = self.host_path(chroot_path)
+        self._own_folders(chroot_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_symlink():
+            dest.unlink()  # a link to the shared chroot's file: this session's own file replaces it
         if src is not None:
             shutil.copyfile(src, dest)
         elif isinstance(content, str):
@@ -402,6 +405,28 @@ class AsteriskSandbox:
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._write_wav(dest, seconds, freq, amplitude, rate)
         return name
+
+    def _own_folders(self, chroot_path: str) -> None:
+        """Turn each link of this session's folder on the way to `chroot_path` into a folder of its
+        own that links the target's entries: a file written there stays this session's, never lands
+        in the chroot's shared folders (another run may have put a folder there, e.g. sounds/X, and
+        a link to it is chroot-absolute, which the host cannot follow)."""
+        if not chroot_path.startswith(self.sdir + "/"):
+            return
+        here = self.sdir
+        for part in chroot_path[len(self.sdir) + 1 :].split("/")[:-1]:
+            here = f"{here}/{part}"
+            host = self.host_path(here)
+            if not host.is_symlink():
+                continue
+            target = self.resolved_host_path(here)
+            link_to = os.readlink(host)
+            if not link_to.startswith("/"):
+                link_to = f"../{link_to}"  # the entries sit one folder deeper than the link did
+            host.unlink()
+            host.mkdir()
+            for entry in target.iterdir() if target.is_dir() else ():
+                (host / entry.name).symlink_to(f"{link_to.rstrip('/')}/{entry.name}")
 
     def _link_data_dir(self) -> None:
         """This session's astdatadir: links to the package's entries, a sounds folder of its own."""
