@@ -22,6 +22,7 @@ from ..core.codes import FAILURE_REASONS, FREE, RECENT_WINDOW_MS
 from ..core.ewt import HISTORY_WINDOW_MS, expected_wait, patience_rate_after
 from ..core.predict import History, Prediction, predict
 from ..core.tariff import Decision, QueueState, live_rules, static_rules
+from ..local_time import local_time
 from ..store.keys import Keys
 from .call import NOW, RECOVERABLE, Call, as_int, userfield
 
@@ -36,57 +37,6 @@ def dialled_number(env: dict[str, str]) -> str:
         if digits.isascii() and digits.isdigit():  # "²" and "٣" are digits to str.isdigit
             return candidate[:32]
     return ""
-
-
-# Where zoneinfo looks when PYTHONTZPATH is unset: CPython's default TZPATH (a test checks this
-# interpreter's). The zone's file is read here directly, zoneinfo only when it cannot answer.
-TZPATH = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo")
-_ZONE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-")
-
-
-_ZONE_FILES: dict[str, bytes] = {}  # read once per process, as zoneinfo caches its zones
-
-
-def _zone_file(timezone: str) -> bytes:
-    """The zone's TZif bytes where zoneinfo would find them, or b"" (then zoneinfo answers)."""
-    import os
-
-    parts = timezone.split("/")
-    if "PYTHONTZPATH" in os.environ or not all(p and set(p) <= _ZONE_CHARS for p in parts):
-        return b""
-    for directory in TZPATH:
-        try:
-            with open(os.path.join(directory, *parts), "rb") as handle:
-                return handle.read(1 << 20)
-        except FileNotFoundError:
-            continue
-        except OSError:  # a directory, unreadable: zoneinfo's answer, whatever it is
-            return b""
-    return b""
-
-
-def _file_offset(timestamp: int, timezone: str) -> int | None:
-    """The zone's UTC offset from its TZif file, or None (ask zoneinfo)."""
-    data = _ZONE_FILES.get(timezone)
-    if data is None:
-        if len(_ZONE_FILES) >= 64:
-            _ZONE_FILES.clear()
-        data = _ZONE_FILES[timezone] = _zone_file(timezone)
-    from ..core.tzif import utc_offset
-
-    return utc_offset(data, timestamp) if data else None
-
-
-def local_time(now_ms: int, timezone: str):
-    from ..core.dates import datetime, timedelta
-    from ..core.dates import timezone as fixed_offset
-
-    offset = _file_offset(now_ms // 1000, timezone)
-    if offset is not None:
-        return datetime.fromtimestamp(now_ms / 1000, fixed_offset(timedelta(seconds=offset)))
-    from zoneinfo import ZoneInfo
-
-    return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))
 
 
 def _recent_waits(reply, now_ms: int) -> list[int]:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from premium_hotline.core.tzif import utc_offset
-from premium_hotline.routes.decide_tariff import TZPATH, local_time
+from premium_hotline.local_time import TZPATH, local_time
 
 ZONES = (
     "Europe/Paris",  # the default zone
