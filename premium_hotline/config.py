@@ -158,6 +158,10 @@ class General:
         self.answer = EARLY
         self.early_media_max_s = EARLY_MEDIA_MAX_S
 
+    @property
+    def record_ttl_s(self) -> int:
+        return self.record_ttl_days * 86_400
+
 
 class NumberEntry:
     """One dialled number, or one pattern of numbers, and how its calls are served."""

@@ -18,12 +18,10 @@ trailing CDR record of the same uniqueid (Asterisk 12+ CDR semantics).
 
 from __future__ import annotations
 
-from ..agi.protocol import AgiError
 from ..core import agents
 from ..core.timeline import answered
 from ..store import records
-from ..store.keys import Keys
-from .call import CALL_MARKS, Call, as_int, channel_queue, userfield
+from .call import CALL_MARKS, Call, as_int, channel_queue
 from .promise_settle import settle
 
 
@@ -39,32 +37,13 @@ async def handle(call: Call) -> None:
         reason=marks["reason"],
         commitment_s=commitment_s,
     )
-    agi = call.agi
-    cut: AgiError | None = None
-    try:
-        await agi.set("PH_HUMAN_MS", human_ms)
-        if answer.breached:
-            await agi.set("PH_TARIFF", answer.tariff)
-            await agi.set("PH_REASON", answer.reason)
-        # Before the bridge: the value the bridged CDR keeps (see the module docstring).
-        await agi.set(
-            "CDR(userfield)",
-            userfield(
-                tariff=answer.tariff,
-                reason=answer.reason,
-                rate=marks["rate"],
-                did=marks["did"],
-                human_ms=human_ms,
-                time_to_human_ms=answer.time_to_human_ms,
-            ),
-        )
-        await agi.close()
-    except AgiError as exc:
-        # The caller hung up (or Asterisk broke off) after the one read: the answer is known
-        # all the same, so it is recorded below, then the hang-up goes on to the runner.
-        cut = exc
+    told = {"PH_HUMAN_MS": human_ms}
+    if answer.breached:
+        told.update({"PH_TARIFF": answer.tariff, "PH_REASON": answer.reason})
+    # Before the bridge: the value the bridged CDR keeps (see the module docstring).
+    cdr = {"tariff": answer.tariff, "reason": answer.reason, "rate": marks["rate"], "did": marks["did"]}
+    cut = await call.tell(told, {**cdr, "human_ms": human_ms, "time_to_human_ms": answer.time_to_human_ms})
 
-    general = call.general
     queue = channel_queue(marks["queue"])
     record = {
         "queue": queue or None,  # also in the event: `tail` shows it on `human` lines
@@ -79,15 +58,12 @@ async def handle(call: Call) -> None:
     }
     call.log.info("human_reached", time_to_human_ms=answer.time_to_human_ms, breached=answer.breached)
     batch = records.human_reached(
-        Keys(general.key_prefix),
-        uniqueid=call.uniqueid,
+        **call.batch_of(),
         record=record,
         queue=queue,
         human_ms=human_ms,
         time_to_human_ms=answer.time_to_human_ms,
         in_queue_ms=answer.in_queue_ms,
-        ttl_s=general.record_ttl_days * 86400,
-        events_maxlen=general.events_maxlen,
     )
     batch += settle(
         call,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-from ..agi.protocol import AgiProtocolError, AgiUsageError
+from ..agi.protocol import AgiError, AgiProtocolError, AgiUsageError
 from ..core.codes import PLAIN_NAME_CHARS, PREMIUM
-from ..store.keys import MAX_TAG
+from ..store.keys import MAX_TAG, Keys
 
 
 class ValuesMismatch(AgiProtocolError):
@@ -100,6 +100,34 @@ class Call:
         if len(parts) != len(names):
             raise ValuesMismatch(f"expected {len(names)} values, got {len(parts)}: {text[:80]!r}")
         return dict(zip(names, parts, strict=True))
+
+    def batch_of(self) -> dict:
+        """What every route's batch builder (store/records.py) takes of this call and the config."""
+        general = self.general
+        keys = Keys(general.key_prefix)
+        return {
+            "keys": keys,
+            "uniqueid": self.uniqueid,
+            "ttl_s": general.record_ttl_s,
+            "events_maxlen": general.events_maxlen,
+        }
+
+    async def tell(self, variables: dict[str, object], cdr: dict[str, object]) -> AgiError | None:
+        """The hang-up routes' one SET exchange: their variables, then CDR(userfield) (`userfield`).
+
+        Their call is over or about to be bridged, and everything its record needs was read: if
+        Asterisk breaks off now (EOF, HANGUP, 511, a timeout) the record is written all the same,
+        only the variables not yet set are lost. So the error is returned, for the route to raise
+        once the record is written (the runner then says how the exchange ended).
+        """
+        try:
+            for name, value in variables.items():
+                await self.agi.set(name, value)
+            await self.agi.set("CDR(userfield)", userfield(**cdr))
+            await self.agi.close()
+        except AgiError as exc:
+            return exc
+        return None
 
     def caller_identity(self) -> str | None:
         """The caller's number as the config allows it to be stored: a keyed hash, clear, or nothing."""

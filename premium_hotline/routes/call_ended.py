@@ -12,12 +12,10 @@ well: what it charged beyond what is owed is `refund_due`.
 
 from __future__ import annotations
 
-from ..agi.protocol import AgiError
 from ..core import agents
 from ..core.timeline import ended
 from ..store import records
-from ..store.keys import Keys
-from .call import CALL_MARKS, Call, as_int, channel_queue, userfield
+from .call import CALL_MARKS, Call, as_int, channel_queue
 from .promise_settle import settle
 
 
@@ -90,37 +88,21 @@ async def handle(call: Call) -> None:
         wire_answered_ms=wire_ms,
         surcharge=surcharge,
     )
-    agi = call.agi
     amount = f"{ending.amount:.2f}"
     refund = f"{ending.refund_due:.2f}"
-    cut: AgiError | None = None
-    try:
-        await agi.set("PH_OUTCOME", ending.outcome)
-        await agi.set("PH_BILLABLE_S", ending.billable_s)
-        await agi.set("PH_AMOUNT", amount)
-        await agi.set("PH_WIRE_BILLABLE_S", ending.wire_billable_s)
-        await agi.set("PH_REFUND_DUE", refund)
-        await agi.set(
-            "CDR(userfield)",
-            userfield(
-                tariff=ending.tariff,
-                reason=ending.reason,
-                rate=marks["rate"],
-                did=marks["did"],
-                outcome=ending.outcome,
-                billable_s=ending.billable_s,
-                amount=amount,
-                # Only for a caller the network answered, only when something is owed back.
-                wire_billable_s=ending.wire_billable_s if ending.wire_answered_ms else "",
-                refund_due=refund if ending.refund_due else "",
-            ),
-        )
-        await agi.close()
-    except AgiError as exc:
-        # Asterisk broke off after the one read (EOF, HANGUP, 511, a timeout): the call is over
-        # and everything its record needs is known, so it is closed below all the same; only
-        # the CDR variables not yet set are lost. The error then goes on to the runner.
-        cut = exc
+    told = {
+        "PH_OUTCOME": ending.outcome,
+        "PH_BILLABLE_S": ending.billable_s,
+        "PH_AMOUNT": amount,
+        "PH_WIRE_BILLABLE_S": ending.wire_billable_s,
+        "PH_REFUND_DUE": refund,
+    }
+    cdr = {"tariff": ending.tariff, "reason": ending.reason, "rate": marks["rate"], "did": marks["did"]}
+    cdr.update(outcome=ending.outcome, billable_s=ending.billable_s, amount=amount)
+    # Only for a caller the network answered, only when something is owed back.
+    cdr.update(wire_billable_s=ending.wire_billable_s if ending.wire_answered_ms else "")
+    cdr.update(refund_due=refund if ending.refund_due else "")
+    cut = await call.tell(told, cdr)
 
     queue = channel_queue(marks["queue"], general.default_queue)
     arrived_ms = as_int(marks["arrived"]) or ended_ms
@@ -171,14 +153,11 @@ async def handle(call: Call) -> None:
         )
     call.log.info("call_ended", outcome=ending.outcome, billable_s=ending.billable_s, tariff=ending.tariff)
     batch = records.call_closed(
-        Keys(general.key_prefix),
-        uniqueid=call.uniqueid,
+        **call.batch_of(),
         record=record,
         queue=queue,
         arrived_ms=arrived_ms,
         kpis=kpis,
-        ttl_s=general.record_ttl_days * 86400,
-        events_maxlen=general.events_maxlen,
     )
     batch += settle(
         call,

@@ -403,13 +403,10 @@ async def handle(call: Call) -> None:
     from ..store import records  # once Asterisk is released: a plain AGI process is detached here
 
     batch = records.decided(
-        Keys(general.key_prefix),
-        uniqueid=call.uniqueid,
+        **call.batch_of(),
         record=record,
         queue=decision.queue,
         arrived_ms=arrived_ms,
-        ttl_s=general.record_ttl_days * 86400,
-        events_maxlen=general.events_maxlen,
         max_call_s=call.config.max_call_for(entry),
     )
     if ctx.promise_key:

@@ -152,7 +152,7 @@ def reap(execute, general, *, now_ms: int, batch: int = BATCH, max_rounds: int =
 
 def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: ReapReport) -> None:
     report.looked += len(candidates)
-    ttl_s = general.record_ttl_days * 86_400
+    ttl_s = general.record_ttl_s
     hashes = _checked(execute([["HGETALL", keys.call(uid)] for _, uid in candidates]))
     plans = []  # (queue, uid, fields, ending) of the calls to close as lost
     drop = []
