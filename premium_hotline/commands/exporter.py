@@ -13,10 +13,8 @@ once with `premium_hotline_up 0` and no KPI series, rather than hanging Promethe
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..config import config_path, load_config
-from .http import add_listen, listen_address, serve
+from .http import add_listen, prepare, serve
 from .options import command_parser, missing_extra
 
 DEFAULT_LISTEN = "127.0.0.1:9797"
@@ -31,26 +29,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    address = listen_address("exporter", args.listen)
-    if address is None:
-        return 2
-    host, port = address
     try:
         from prometheus_client import CollectorRegistry, start_http_server
     except ImportError:
         return missing_extra("exporter", "prometheus-client")
-    config = load_config(config_path(args.config))
+    ready = prepare("exporter", args)
+    if isinstance(ready, int):
+        return ready
+    host, port, config, client = ready
     general = config.general
-    import redis
-
-    from ..ops.client import connect
     from ..ops.metrics import KpiCollector
 
-    try:
-        client = connect(general, timeout_s=args.timeout)
-    except (ValueError, redis.RedisError) as exc:  # RedisError: no cluster node answered
-        print(f"premium-hotline exporter: {exc}", file=sys.stderr)
-        return 1
     registry = CollectorRegistry(auto_describe=False)
     registry.register(KpiCollector(client, general, queues=args.queue))
     return serve(

@@ -37,6 +37,31 @@ def listen_address(name: str, text: str) -> tuple[str, int] | None:
         return None
 
 
+def prepare(name: str, args: argparse.Namespace):
+    """What both servers need before serving: the address, the config (its problems said once),
+    a Redis client from it. (host, port, config, client), or the exit code after saying why."""
+    address = listen_address(name, args.listen)
+    if address is None:
+        return 2
+    from ..config import config_path, load_config
+
+    config = load_config(config_path(args.config))
+    if config.errors:
+        print(
+            f"premium-hotline {name}: {config.path}: {len(config.errors)} config problem(s)", file=sys.stderr
+        )
+    import redis
+
+    from ..ops.client import connect
+
+    try:
+        client = connect(config.general, timeout_s=args.timeout)
+    except (ValueError, redis.RedisError) as exc:  # RedisError: no cluster node answered
+        print(f"premium-hotline {name}: {exc}", file=sys.stderr)
+        return 1
+    return (*address, config, client)
+
+
 def serve(name: str, host: str, port: int, start, *, path: str, detail: str) -> int:
     """`start()` binds and starts serving in a thread, returning (server, thread); then this
     blocks until SIGTERM or SIGINT. Exit 1 when the address cannot be had."""

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import config_path, load_config
-from .http import add_listen, listen_address, serve
+from .http import add_listen, prepare, serve
 from .options import command_parser
 
 DEFAULT_LISTEN = "127.0.0.1:9798"
@@ -87,27 +85,13 @@ def make_handler(cache, *, lang: str, refresh_s: float):
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    address = listen_address("wallboard", args.listen)
-    if address is None:
-        return 2
-    host, port = address
-    config = load_config(config_path(args.config))
+    ready = prepare("wallboard", args)
+    if isinstance(ready, int):
+        return ready
+    host, port, config, client = ready
     general = config.general
-    if config.errors:
-        print(
-            f"premium-hotline wallboard: {config.path}: {len(config.errors)} config problem(s)",
-            file=sys.stderr,
-        )
-    import redis
-
     from ..ops import wallboard
-    from ..ops.client import connect
 
-    try:
-        client = connect(general, timeout_s=args.timeout)
-    except (ValueError, redis.RedisError) as exc:
-        print(f"premium-hotline wallboard: {exc}", file=sys.stderr)
-        return 1
     refresh_s = args.refresh or general.wallboard_refresh_s
     cache = wallboard.SnapshotCache(
         lambda: wallboard.snapshot(client, general, now_ms=int(time.time() * 1000)), refresh_s

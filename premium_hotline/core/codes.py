@@ -45,6 +45,7 @@ REASONS = {
 # The reasons that say "something failed", not "the rules said so": such a call takes the
 # configured fail_tariff (the dialplan's own agi_failure: free), and is logged as a warning.
 NOT_SURCHARGEABLE = "not_surchargeable"
+COMMITMENT_BROKEN = "commitment_broken"  # the downgrade of a premium caller who waited too long
 FAILURE_REASONS = ("config_error", "store_unavailable", "agi_error", "internal_error", "agi_failure")
 
 # The predictor's and the decision's window: history older than this no longer describes a queue.

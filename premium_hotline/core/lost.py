@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .tariff import FREE, PREMIUM
-from .timeline import LOST, Ending
+from .tariff import FREE
+from .timeline import LOST, Ending, late, unbilled
 
 
 def _ms(fields: dict, name: str) -> int | None:
@@ -36,30 +36,24 @@ def lost_ending(fields: dict, *, commitment_s: int) -> Ending:
     commitment_s = _ms(fields, "commitment_s") or commitment_s
     if human is not None:
         wait = max(0, human - start)
-        breached = fields.get("sla_breached") == "1" or (
-            decided == PREMIUM and commitment_s > 0 and wait > commitment_s * 1000
-        )
+        breached = fields.get("sla_breached") == "1" or late(decided, wait, commitment_s)
         before = _ms(fields, "before_queue_ms")
         in_queue = _ms(fields, "in_queue_ms")
         time_to_human = wait
     else:
         wait = max(0, last_seen - start)
-        breached = decided == PREMIUM and commitment_s > 0 and wait > commitment_s * 1000
+        breached = late(decided, wait, commitment_s)
         before = in_queue = time_to_human = None
-    reason = fields.get("decided_reason") or "undecided"
-    return Ending(
+    return unbilled(
         outcome=LOST,
         ended_ms=last_seen,
         wait_ms=wait,
         time_to_human_ms=time_to_human,
         before_queue_ms=before,
         in_queue_ms=in_queue,
-        talk_s=0,
-        billable_s=0,
-        amount=Decimal("0.00"),
-        tariff=FREE if breached else decided,
-        reason="commitment_broken" if breached else reason,
-        sla_breached=breached,
+        tariff=decided,
+        reason=fields.get("decided_reason") or "undecided",
+        breached=breached,
         within_sl=False,
         # What the wire billed is not known: the PBX died with the call, before any hang-up said
         # when the network's answer ended. Nothing is claimed (docs/kpis.md, lost calls).

@@ -16,7 +16,17 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from .codes import ABANDONED, ANSWERED, FREE, LOST, OUTCOMES, PREMIUM, SHORT_ABANDON, UNANSWERED  # noqa: F401
+from .codes import (  # noqa: F401
+    ABANDONED,
+    ANSWERED,
+    COMMITMENT_BROKEN,
+    FREE,
+    LOST,
+    OUTCOMES,
+    PREMIUM,
+    SHORT_ABANDON,
+    UNANSWERED,
+)
 from .numbers import parse_rate
 
 # QUEUESTATUS values meaning the queue, not the caller, ended the wait.
@@ -33,7 +43,17 @@ def _ms(value: str | int | None) -> int | None:
     return ms if ms > 0 else None
 
 
-class Answer:
+class _Fields:
+    """A record whose every field is given by name: a missing one is a KeyError, not a None."""
+
+    __slots__ = ()
+
+    def __init__(self, **fields) -> None:
+        for name in self.__slots__:
+            setattr(self, name, fields[name])
+
+
+class Answer(_Fields):
     """What agent_answered learns: the caller's wait, split, and whether the promise held."""
 
     __slots__ = (
@@ -45,10 +65,6 @@ class Answer:
         "tariff",
         "time_to_human_ms",
     )
-
-    def __init__(self, **fields) -> None:
-        for name in self.__slots__:
-            setattr(self, name, fields[name])
 
 
 def answered(
@@ -66,7 +82,7 @@ def answered(
     start = arrived or queued or human_ms
     queued = queued or start
     time_to_human = max(0, human_ms - start)
-    breached = tariff == PREMIUM and commitment_s > 0 and time_to_human > commitment_s * 1000
+    breached = late(tariff, time_to_human, commitment_s)
     return Answer(
         human_ms=human_ms,
         time_to_human_ms=time_to_human,
@@ -74,11 +90,30 @@ def answered(
         in_queue_ms=max(0, human_ms - queued),
         breached=breached,
         tariff=FREE if breached else tariff,
-        reason="commitment_broken" if breached else reason,
+        reason=COMMITMENT_BROKEN if breached else reason,
     )
 
 
-class Ending:
+def late(tariff: str, wait_ms: int, commitment_s: int) -> bool:
+    """A premium caller who waited past the commitment: the promise is broken, the call free."""
+    return tariff == PREMIUM and commitment_s > 0 and wait_ms > commitment_s * 1000
+
+
+def unbilled(*, tariff: str, reason: str, breached: bool, **fields) -> Ending:
+    """An ending in which nobody talked (abandoned, unanswered, lost): nothing billed, and a
+    premium caller who waited past the commitment downgraded all the same."""
+    return Ending(
+        talk_s=0,
+        billable_s=0,
+        amount=Decimal("0.00"),
+        tariff=FREE if breached else tariff,
+        reason=COMMITMENT_BROKEN if breached else reason,
+        sla_breached=breached,
+        **fields,
+    )
+
+
+class Ending(_Fields):
     """What call_ended settles: the outcome, the billable time and the amount, and the same
     seen from the wire (the network's answer, the seconds and the surcharge from it, the refund)."""
 
@@ -100,10 +135,6 @@ class Ending:
         "wire_billable_s",
         "within_sl",
     )
-
-    def __init__(self, **fields) -> None:
-        for name in self.__slots__:
-            setattr(self, name, fields[name])
 
 
 def billable_amount(rate_text: str, billable_s: int) -> Decimal:
@@ -204,7 +235,7 @@ def ended(
             billable_s=billable_s,
             amount=amount,
             tariff=final_tariff,
-            reason="commitment_broken" if answer.breached else reason,
+            reason=COMMITMENT_BROKEN if answer.breached else reason,
             sla_breached=answer.breached,
             within_sl=answer.time_to_human_ms <= service_level_s * 1000,
             wire_answered_ms=wire,
@@ -218,20 +249,16 @@ def ended(
         outcome = SHORT_ABANDON
     else:
         outcome = ABANDONED
-    breached = decided_tariff == PREMIUM and commitment_s > 0 and wait > commitment_s * 1000
-    return Ending(
+    return unbilled(
         outcome=outcome,
         ended_ms=ended_ms,
         wait_ms=wait,
         time_to_human_ms=None,
         before_queue_ms=max(0, (queued - start)) if queued else None,
         in_queue_ms=max(0, ended_ms - queued) if queued else None,
-        talk_s=0,
-        billable_s=0,
-        amount=Decimal("0.00"),
-        tariff=FREE if breached else tariff,
-        reason="commitment_broken" if breached else reason,
-        sla_breached=breached,
+        tariff=tariff,
+        reason=reason,
+        breached=late(decided_tariff, wait, commitment_s),
         within_sl=wait <= service_level_s * 1000,
         wire_answered_ms=wire,
         wire_billable_s=wire_s,

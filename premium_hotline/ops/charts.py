@@ -17,6 +17,7 @@ import math
 from zoneinfo import ZoneInfo
 
 from ..core import histogram, kpi
+from . import i18n
 from .window import MINUTE_MS, Window
 
 PREMIUM_COLOR = "#c2410c"  # orange: the paid line
@@ -24,57 +25,6 @@ FREE_COLOR = "#1d4ed8"  # blue
 ALL_COLOR = "#374151"
 COMMITMENT_COLOR = "#b91c1c"
 TARGET_COLOR = "#15803d"
-
-
-# The picture's words: key -> (English, French) templates.
-TEXT: dict[str, tuple[str, str]] = {
-    "premium": ("premium", "premium"),
-    "free": ("free", "gratuit"),
-    "all": ("all", "tous"),
-    "answered": ("{tariff}: {n} answered", "{tariff} : {n} répondus"),
-    "commitment": ("commitment {s}s", "engagement {s} s"),
-    "sl_threshold": ("SL threshold {s}s", "seuil du niveau de service {s} s"),
-    "no_answered": ("no answered call in this window", "aucun appel répondu sur cette période"),
-    "dist_title": (
-        "Time to reach a person (share of answered calls per {width:g} s)",
-        "Délai d'accès à un conseiller (part des appels répondus par tranche de {width:g} s)",
-    ),
-    "dist_x": (
-        "seconds from arrival to the agent's answer (last bar: and beyond)",
-        "secondes de l'arrivée au décroché du conseiller (dernière barre : et au-delà)",
-    ),
-    "within": ("{tariff}: ≈{share:.1%} within the commitment", "{tariff} : ≈{share:.1%} dans l'engagement"),
-    "cum_title": ("Answered within t", "Répondus en moins de t"),
-    "seconds": ("seconds", "secondes"),
-    "offered_calls": ("offered calls", "appels présentés"),
-    "offered_per_interval": ("offered calls per interval", "appels présentés par intervalle"),
-    "tth_mean": ("time to human, mean, {tariff}", "délai d'accès à un conseiller, moyenne, {tariff}"),
-    "asa_title": (
-        "ASA (queue and ring) and mean time to a person, per {minutes} minutes of arrival",
-        "ASA (file et sonnerie) et délai moyen d'accès à un conseiller, par {minutes} minutes d'arrivée",
-    ),
-    "sl": ("SL {tariff} (answered ≤ {s}s / answered)", "NS {tariff} (répondus ≤ {s} s / répondus)"),
-    "sl2": (
-        "SL2 all ((answered + abandoned) ≤ T / (answered + abandoned))",
-        "NS2 tous ((répondus + abandonnés) ≤ T / (répondus + abandonnés))",
-    ),
-    "target": ("target {target:.0%}", "objectif {target:.0%}"),
-    "sl_title": (
-        "Service level per {minutes} minutes of arrival",
-        "Niveau de service par {minutes} minutes d'arrivée",
-    ),
-    "arrival_x": ("arrival time ({tz})", "heure d'arrivée ({tz})"),
-    "footer": (
-        "{offered} offered · {answered} answered · {abandoned} abandoned · {unanswered} unanswered · "
-        "{short_abandoned} short abandons (not offered) · {commitments_broken} commitments broken · "
-        "{billable_min:.0f} billable min, {amount:.2f} billed.  Counted by arrival minute, calls that have "
-        "ended; percentiles within ±{bound:.2%} (±{bound_ms} ms under 1 s).",
-        "{offered} présentés · {answered} répondus · {abandoned} abandonnés · {unanswered} non répondus · "
-        "{short_abandoned} abandons courts (non présentés) · {commitments_broken} engagements non tenus · "
-        "{billable_min:.0f} min facturables, {amount:.2f} € facturés.  Comptés par minute d'arrivée, appels "
-        "terminés ; centiles à ±{bound:.2%} près (±{bound_ms} ms sous 1 s).",
-    ),
-}
 
 
 def auto_interval_min(window: Window) -> int:
@@ -144,6 +94,20 @@ def within_share(tally: kpi.Tally, seconds: float) -> float | None:
     return sum(count for index, count in tally.tth.items() if histogram.UPPER[index] <= limit_ms) / total
 
 
+def _thresholds(axes, t, commitment: float, service_level: float) -> None:
+    """The commitment and the service-level threshold as vertical lines, on either time chart."""
+    axes.axvline(
+        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=t("commitment", s=commitment)
+    )
+    axes.axvline(
+        service_level,
+        color=TARGET_COLOR,
+        linestyle=":",
+        linewidth=1.5,
+        label=t("sl_threshold", s=service_level),
+    )
+
+
 def draw(
     path: str,
     *,
@@ -158,7 +122,7 @@ def draw(
     """Write the report figure to `path` (PNG or SVG by extension), its words in `lang`."""
 
     def t(key: str, **values) -> str:
-        english, french = TEXT[key]
+        english, french = i18n.CHART_TEXT.get(key) or i18n.WORDS[key]
         return (french if lang == "fr" else english).format(**values)
 
     import matplotlib
@@ -202,16 +166,7 @@ def draw(
             alpha=0.85,
             label=label,
         )
-    dist.axvline(
-        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=t("commitment", s=commitment)
-    )
-    dist.axvline(
-        service_level,
-        color=TARGET_COLOR,
-        linestyle=":",
-        linewidth=1.5,
-        label=t("sl_threshold", s=service_level),
-    )
+    _thresholds(dist, t, commitment, service_level)
     dist.set_xlim(0, limit)
     dist.set_ylim(bottom=0, top=max(dist.get_ylim()[1], 0.05))
     if not any(t.tth for t in tariffs.values()):
@@ -235,16 +190,7 @@ def draw(
         xs, ys = _within_curve(tariffs[tariff], limit)
         share = within_share(tariffs[tariff], commitment)
         cum.plot(xs, ys, color=colors[tariff], linewidth=2, label=t("within", tariff=t(tariff), share=share))
-    cum.axvline(
-        commitment, color=COMMITMENT_COLOR, linestyle="--", linewidth=1.5, label=t("commitment", s=commitment)
-    )
-    cum.axvline(
-        service_level,
-        color=TARGET_COLOR,
-        linestyle=":",
-        linewidth=1.5,
-        label=t("sl_threshold", s=service_level),
-    )
+    _thresholds(cum, t, commitment, service_level)
     cum.axhline(sl_target, color=TARGET_COLOR, linestyle="-", linewidth=0.8, alpha=0.6)
     cum.set_xlim(0, limit)
     cum.set_ylim(0, 1.02)

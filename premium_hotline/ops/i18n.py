@@ -85,6 +85,55 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The report figure's words (ops/charts.py): str.format templates; `premium` and `free` from WORDS.
+CHART_TEXT: dict[str, tuple[str, str]] = {
+    "all": ("all", "tous"),
+    "answered": ("{tariff}: {n} answered", "{tariff} : {n} répondus"),
+    "commitment": ("commitment {s}s", "engagement {s} s"),
+    "sl_threshold": ("SL threshold {s}s", "seuil du niveau de service {s} s"),
+    "no_answered": ("no answered call in this window", "aucun appel répondu sur cette période"),
+    "dist_title": (
+        "Time to reach a person (share of answered calls per {width:g} s)",
+        "Délai d'accès à un conseiller (part des appels répondus par tranche de {width:g} s)",
+    ),
+    "dist_x": (
+        "seconds from arrival to the agent's answer (last bar: and beyond)",
+        "secondes de l'arrivée au décroché du conseiller (dernière barre : et au-delà)",
+    ),
+    "within": ("{tariff}: ≈{share:.1%} within the commitment", "{tariff} : ≈{share:.1%} dans l'engagement"),
+    "cum_title": ("Answered within t", "Répondus en moins de t"),
+    "seconds": ("seconds", "secondes"),
+    "offered_calls": ("offered calls", "appels présentés"),
+    "offered_per_interval": ("offered calls per interval", "appels présentés par intervalle"),
+    "tth_mean": ("time to human, mean, {tariff}", "délai d'accès à un conseiller, moyenne, {tariff}"),
+    "asa_title": (
+        "ASA (queue and ring) and mean time to a person, per {minutes} minutes of arrival",
+        "ASA (file et sonnerie) et délai moyen d'accès à un conseiller, par {minutes} minutes d'arrivée",
+    ),
+    "sl": ("SL {tariff} (answered ≤ {s}s / answered)", "NS {tariff} (répondus ≤ {s} s / répondus)"),
+    "sl2": (
+        "SL2 all ((answered + abandoned) ≤ T / (answered + abandoned))",
+        "NS2 tous ((répondus + abandonnés) ≤ T / (répondus + abandonnés))",
+    ),
+    "target": ("target {target:.0%}", "objectif {target:.0%}"),
+    "sl_title": (
+        "Service level per {minutes} minutes of arrival",
+        "Niveau de service par {minutes} minutes d'arrivée",
+    ),
+    "arrival_x": ("arrival time ({tz})", "heure d'arrivée ({tz})"),
+    "footer": (
+        "{offered} offered · {answered} answered · {abandoned} abandoned · {unanswered} unanswered · "
+        "{short_abandoned} short abandons (not offered) · {commitments_broken} commitments broken · "
+        "{billable_min:.0f} billable min, {amount:.2f} billed.  Counted by arrival minute, calls that have "
+        "ended; percentiles within ±{bound:.2%} (±{bound_ms} ms under 1 s).",
+        "{offered} présentés · {answered} répondus · {abandoned} abandonnés · {unanswered} non répondus · "
+        "{short_abandoned} abandons courts (non présentés) · {commitments_broken} engagements non tenus · "
+        "{billable_min:.0f} min facturables, {amount:.2f} € facturés.  Comptés par minute d'arrivée, appels "
+        "terminés ; centiles à ±{bound:.2%} près (±{bound_ms} ms sous 1 s).",
+    ),
+}
+
+
 def language(text: str | None, default: str = DEFAULT) -> str:
     """A supported language code from `fr`, `en`, `fr-FR`, `en_GB`...; else `default`."""
     code = (text or "").strip().lower()[:2]

@@ -13,6 +13,7 @@ hang up when their patience runs out, wherever they are.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import simpy
 
@@ -22,7 +23,7 @@ from ..core.numbers import NumberPattern, parse_rate
 from ..core.predict import RECENT_WINDOW_MS, History, Prediction, predict
 from ..core.promise import DayCount, daily_threshold, remaining_calls, would_keep
 from ..core.tariff import PREMIUM, Decision, QueueState, live_rules, static_rules
-from ..core.timeline import ended
+from ..core.timeline import Ending, ended
 from ..store import records
 from ..store.keys import Keys
 from .traffic import FREE_NUMBER, PREMIUM_NUMBER, PREMIUM_RATE, QUEUE, Call, Scenario
@@ -74,16 +75,14 @@ class Policy:
         self.chosen = chosen or frozenset()
 
 
+@dataclass(slots=True)
 class Outcome:
     """One call's fate: the decision, the timeline and the bill (a core.timeline.Ending)."""
 
-    __slots__ = ("call", "decision", "ending", "p_within")
-
-    def __init__(self, call: Call, decision: Decision, ending, p_within: float | None) -> None:
-        self.call = call
-        self.decision = decision
-        self.ending = ending
-        self.p_within = p_within
+    call: Call
+    decision: Decision
+    ending: Ending
+    p_within: float | None
 
     @property
     def premium(self) -> bool:

@@ -27,20 +27,28 @@ DEFAULT_TARGET = 0.95
 ESTIMATORS = ("plugin", "asterisk", "les")
 
 
+def _share(part: int, whole: int, empty: float = 0.0) -> float:
+    return part / whole if whole else empty
+
+
 class Row:
     """One policy's figures over every simulated day of one scenario."""
 
     __slots__ = (
+        "abandon_share",
         "abandoned",
         "answered",
         "asa_s",
         "calls",
         "eligible",
         "kept",
+        "kept_premium_share",
+        "kept_share",
         "label",
         "offered",
         "premium",
         "premium_offered",
+        "premium_share",
         "revenue",
         "scenario",
         "tth_p95_s",
@@ -70,23 +78,11 @@ class Row:
         total = sum((o.ending.amount for o in outcomes), Decimal("0.00"))
         self.revenue = total / Decimal(str(days)) if days else total
         self.offered = len(offered)
-
-    @property
-    def premium_share(self) -> float:
-        return self.premium / self.eligible if self.eligible else 0.0
-
-    @property
-    def kept_share(self) -> float:
-        return self.kept / self.premium_offered if self.premium_offered else 1.0
-
-    @property
-    def kept_premium_share(self) -> float:
-        """Premium calls that kept the promise over calls to the premium number."""
-        return self.kept / self.eligible if self.eligible else 0.0
-
-    @property
-    def abandon_share(self) -> float:
-        return self.abandoned / self.offered if self.offered else 0.0
+        self.premium_share = _share(self.premium, self.eligible)
+        self.kept_share = _share(self.kept, self.premium_offered, 1.0)
+        # Premium calls that kept the promise over calls to the premium number.
+        self.kept_premium_share = _share(self.kept, self.eligible)
+        self.abandon_share = _share(self.abandoned, self.offered)
 
     def as_dict(self) -> dict:
         return {

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from premium_hotline.cli import COMMANDS
+from premium_hotline.cli import COMMANDS, module_of
 from premium_hotline.config import load_config
 from premium_hotline.server.app import SETTINGS, build_parser, settings
 
@@ -71,8 +71,7 @@ def test_every_command_takes_dash_c(command):
 
         assert main(["-c", "/nonexistent.conf"]) == 2  # the usage, naming -c: a route is missing
         return
-    module_name, _, function = COMMANDS[command][0].partition(":")
-    module = importlib.import_module(module_name)
+    module = importlib.import_module(module_of(command))
     with pytest.raises(SystemExit) as shown:
-        getattr(module, function)(["--help"])
+        module.main(["--help"])
     assert shown.value.code == 0
