@@ -20,7 +20,7 @@ PREFIX = "ag"
 SEP = "|"
 NAME = "name"
 
-# The counters per agent; only answered calls have an agent (kpi_fields says what each adds).
+# The counters per agent; only answered calls have an agent (kpi.counters says what each adds).
 COUNTERS = (
     "answered",
     "talk_s",

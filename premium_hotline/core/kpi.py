@@ -1,7 +1,7 @@
 """Call-centre KPIs from the per-minute counters the plugin writes: pure arithmetic, no I/O.
 
 The plugin counts each ended call once into the KPI hash of its queue and ARRIVAL minute
-(store/records.py `kpi_fields`): integer counters and sums, plus a count per time-to-human
+(`counters`, written by store/records.py): integer counters and sums, plus a count per time-to-human
 histogram bucket. Every figure here is a ratio of such sums, so a window of minutes, several
 queues, or both tariffs merge exactly by adding integers first and dividing last; nothing is
 averaged twice, and percentiles come from summed bucket counts (core/histogram.py), never from
@@ -113,6 +113,48 @@ def merged(tallies: Iterable[Tally]) -> Tally:
     for tally in tallies:
         total.add(tally)
     return total
+
+
+def counters(ending, decided_tariff: str) -> dict[str, int]:
+    """The counters one ended call adds to its arrival minute, per decided tariff: what
+    `parse_minute` reads back, written here beside it so that the names are spelled once.
+
+    Short abandons are counted apart and not as offered (the caller hung up before the service
+    had a fair chance, usually a misdial).
+    """
+    t = decided_tariff if decided_tariff in ("premium", "free") else "free"
+    fields: dict[str, int] = {f"{ending.outcome}:{t}": 1}
+    if ending.outcome != "short_abandon":
+        fields[f"offered:{t}"] = 1
+    if ending.outcome == "answered":
+        tth = ending.time_to_human_ms
+        fields[f"tth_sum_ms:{t}"] = tth
+        fields[f"tth_h:{t}:{histogram.bucket(tth)}"] = 1
+        fields[f"bq_sum_ms:{t}"] = ending.before_queue_ms or 0
+        fields[f"inq_sum_ms:{t}"] = ending.in_queue_ms or 0
+        fields[f"talk_s:{t}"] = ending.talk_s
+        fields[f"billable_s:{t}"] = ending.billable_s
+        fields[f"amount_cents:{t}"] = int(ending.amount * 100)
+        if ending.within_sl:
+            fields[f"sl_answered:{t}"] = 1
+    elif ending.outcome in ("abandoned", "unanswered"):
+        fields[f"wait_sum_ms:{t}"] = ending.wait_ms
+        if ending.within_sl:
+            # Apart: SL2 counts callers who gave up within T, not calls the queue turned away.
+            fields[f"sl_{ending.outcome}:{t}"] = 1
+    # The wire's bill, whatever the outcome: a caller answered at early_media_max_s who then
+    # left was billed by the operator too. Zero counters are not written.
+    wire_s = getattr(ending, "wire_billable_s", 0)
+    refund_cents = int(getattr(ending, "refund_due", 0) * 100)
+    if wire_s:
+        fields[f"wire_billable_s:{t}"] = wire_s
+    if refund_cents:
+        fields[f"refund_cents:{t}"] = refund_cents
+    if ending.sla_breached:
+        fields[f"breached:{t}"] = 1
+    if decided_tariff == "premium" and ending.tariff != "premium":
+        fields[f"downgraded:{t}"] = 1
+    return fields
 
 
 def parse_minute(fields: Mapping[str, str | bytes]) -> dict[str, Tally]:

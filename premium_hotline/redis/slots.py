@@ -19,21 +19,7 @@ SLOTS = 16384
 MAX_REDIRECTS = 3  # MOVED/ASK hops per command and pipeline: a fourth means the map is in flux
 
 # Commands with no key: any node can take them.
-KEYLESS = frozenset(
-    {
-        "PING",
-        "INFO",
-        "CONFIG",
-        "CLUSTER",
-        "SCRIPT",
-        "ASKING",
-        "READONLY",
-        "READWRITE",
-        "COMMAND",
-        "TIME",
-        "ROLE",
-    }
-)
+KEYLESS = frozenset("PING INFO CONFIG CLUSTER SCRIPT ASKING READONLY READWRITE COMMAND TIME ROLE".split())  # noqa: SIM905
 # Commands whose key comes after a key count: EVAL script numkeys key...
 NUMKEYS_AT_2 = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
 

@@ -12,7 +12,7 @@ well: what it charged beyond what is owed is `refund_due`.
 
 from __future__ import annotations
 
-from ..core import agents
+from ..core import agents, kpi
 from ..core.timeline import ended
 from ..store import records
 from .call import CALL_MARKS, Call, as_int, channel_queue
@@ -133,7 +133,7 @@ async def handle(call: Call) -> None:
         "sla_breached": ending.sla_breached,
         "queue_status": marks["queue_status"] or None,
     }
-    kpis = records.kpi_fields(ending, decided)
+    kpis = kpi.counters(ending, decided)
     if ending.outcome == "answered":
         agent, agent_name = agents.clean(marks["member"]), agents.clean(marks["member_name"])
         ring = agents.ring_ms(marks["rang"], as_int(human) or None)

@@ -22,11 +22,12 @@ sync transport the replay uses too (a RESP connection, or the server's store fro
 
 from __future__ import annotations
 
+from ..core import kpi
 from ..core.lost import lost_ending, lost_record
 from ..core.timeline import LOST
 from ..redis.errors import RespError
 from .keys import Keys
-from .records import count_once, event, flat_fields, kpi_fields
+from .records import count_once, event, flat_fields
 
 BATCH = 200  # open calls looked at per queue and per round
 MAX_ROUNDS = 50  # bounds one reap; the rest waits for the next
@@ -180,7 +181,7 @@ def _close(execute, general, keys: Keys, candidates: list, now_ms: int, report: 
             counts.append(["ZREM", keys.open_calls(queue), uid])
             continue
         arrived = int(fields.get("arrived_at") or fields.get("decided_at"))
-        kpis = kpi_fields(ending, fields.get("decided_tariff") or "free")
+        kpis = kpi.counters(ending, fields.get("decided_tariff") or "free")
         counting.append((uid, fields, ending, len(counts)))
         extra = (keys.open_calls(queue), keys.waiting(queue))
         counts.append(count_once(REAP_LUA, keys, queue, arrived, uid, kpis, ttl_s, *extra))

@@ -8,7 +8,6 @@ that only make sense live (the predictor's recent-waits list) are marked and ski
 
 from __future__ import annotations
 
-from ..core import histogram
 from .keys import Keys
 
 DAY_S = 86_400
@@ -156,47 +155,6 @@ def human_reached(
         batch.append(["ZREM", keys.waiting(queue), uniqueid])
         batch += _capped_list(keys.recent(queue), f"{human_ms}:{time_to_human_ms}:{in_queue_ms}")
     return batch
-
-
-def kpi_fields(ending, decided_tariff: str) -> dict[str, int]:
-    """The counters one ended call adds to its arrival minute, per decided tariff.
-
-    Short abandons are counted apart and not as offered (the caller hung up before the service
-    had a fair chance, usually a misdial).
-    """
-    t = decided_tariff if decided_tariff in ("premium", "free") else "free"
-    fields: dict[str, int] = {f"{ending.outcome}:{t}": 1}
-    if ending.outcome != "short_abandon":
-        fields[f"offered:{t}"] = 1
-    if ending.outcome == "answered":
-        tth = ending.time_to_human_ms
-        fields[f"tth_sum_ms:{t}"] = tth
-        fields[f"tth_h:{t}:{histogram.bucket(tth)}"] = 1
-        fields[f"bq_sum_ms:{t}"] = ending.before_queue_ms or 0
-        fields[f"inq_sum_ms:{t}"] = ending.in_queue_ms or 0
-        fields[f"talk_s:{t}"] = ending.talk_s
-        fields[f"billable_s:{t}"] = ending.billable_s
-        fields[f"amount_cents:{t}"] = int(ending.amount * 100)
-        if ending.within_sl:
-            fields[f"sl_answered:{t}"] = 1
-    elif ending.outcome in ("abandoned", "unanswered"):
-        fields[f"wait_sum_ms:{t}"] = ending.wait_ms
-        if ending.within_sl:
-            # Apart: SL2 counts callers who gave up within T, not calls the queue turned away.
-            fields[f"sl_{ending.outcome}:{t}"] = 1
-    # The wire's bill, whatever the outcome: a caller answered at early_media_max_s who then
-    # left was billed by the operator too. Zero counters are not written.
-    wire_s = getattr(ending, "wire_billable_s", 0)
-    refund_cents = int(getattr(ending, "refund_due", 0) * 100)
-    if wire_s:
-        fields[f"wire_billable_s:{t}"] = wire_s
-    if refund_cents:
-        fields[f"refund_cents:{t}"] = refund_cents
-    if ending.sla_breached:
-        fields[f"breached:{t}"] = 1
-    if decided_tariff == "premium" and ending.tariff != "premium":
-        fields[f"downgraded:{t}"] = 1
-    return fields
 
 
 def call_closed(

@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from premium_hotline.core import kpi
 from premium_hotline.core.timeline import ended
 from premium_hotline.store import records
 from premium_hotline.store.keys import Keys
@@ -87,7 +88,7 @@ def day_of_calls(tmp_path_factory):
             record={},
             queue=queue,
             arrived_ms=arrived,
-            kpis=records.kpi_fields(ending, tariff),
+            kpis=kpi.counters(ending, tariff),
             ttl_s=86_400 * 31,
             events_maxlen=1000,
         )

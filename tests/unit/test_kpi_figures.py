@@ -1,6 +1,6 @@
 """KPI arithmetic over the writer's own per-call counters: formulas, exact merging, edge cases.
 
-Calls go through core.timeline.ended and store.records.kpi_fields (what call_ended writes), are
+Calls go through core.timeline.ended and core.kpi.counters (what call_ended writes), are
 summed per minute as HINCRBY would, read back with kpi.parse_minute, and compared with the same
 figures computed directly from the calls.
 """
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from premium_hotline.core import kpi
+from premium_hotline.core.kpi import counters
 from premium_hotline.core.timeline import ended
-from premium_hotline.store.records import kpi_fields
 
 SL_S, SHORT_S, COMMIT_S = 20, 5, 60
 
@@ -40,7 +40,7 @@ def as_redis_hash(calls) -> dict[str, str]:
     """Sum the calls' fields like the Lua script's HINCRBY, then stringify like HGETALL."""
     summed: dict[str, int] = {}
     for ending, tariff in calls:
-        for name, value in kpi_fields(ending, tariff).items():
+        for name, value in counters(ending, tariff).items():
             summed[name] = summed.get(name, 0) + value
     return {name: str(value) for name, value in summed.items()}
 

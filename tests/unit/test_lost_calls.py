@@ -1,5 +1,5 @@
 """A call nobody closed: what it is once closed as `lost` (core/lost.py), how it counts
-(records.kpi_fields, core/kpi.py), how the store finds it (the open-call index in the arrival's
+(kpi.counters, core/kpi.py), how the store finds it (the open-call index in the arrival's
 batch), and `max_call_s` in the config."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_a_broken_commitment_seen_at_the_answer_stays_broken_when_lost():
     fields = waiting_call(human_at=str(T + 90_000), sla_breached="1")
     ending = lost_ending(fields, commitment_s=60)
     assert (ending.tariff, ending.reason, ending.sla_breached) == ("free", "commitment_broken", True)
-    assert records.kpi_fields(ending, "premium") == {
+    assert kpi.counters(ending, "premium") == {
         "lost:premium": 1,
         "offered:premium": 1,
         "breached:premium": 1,
@@ -71,7 +71,7 @@ def test_a_broken_commitment_seen_at_the_answer_stays_broken_when_lost():
 
 
 def test_a_lost_call_counts_as_offered_and_lost_and_nothing_else():
-    fields = records.kpi_fields(lost_ending(waiting_call(decided_tariff="free"), commitment_s=60), "free")
+    fields = kpi.counters(lost_ending(waiting_call(decided_tariff="free"), commitment_s=60), "free")
     assert fields == {"lost:free": 1, "offered:free": 1}
 
 

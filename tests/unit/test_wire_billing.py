@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from premium_hotline.config import EARLY_MEDIA_MAX_S, load_config
+from premium_hotline.core.kpi import counters
 from premium_hotline.core.timeline import refund_due, wire_billable_s, wire_charge
 from premium_hotline.routes.call_ended import epoch_seconds_ms
-from premium_hotline.store.records import kpi_fields
 from tests.unit.test_timeline_billing import T0
 from tests.unit.test_timeline_billing import end as timeline_end
 
@@ -79,13 +79,13 @@ def test_a_caller_never_answered_on_the_wire_owes_and_is_owed_nothing():
 def test_a_caller_answered_at_early_media_max_who_then_leaves_is_refunded():
     e = end(human_ms=None, ended_ms=T0 + 150_000, wire_answered_ms=T0 + 120_000)
     assert (e.outcome, e.wire_billable_s, e.refund_due) == ("abandoned", 30, Decimal("0.40"))
-    fields = kpi_fields(e, "premium")
+    fields = counters(e, "premium")
     assert (fields["wire_billable_s:premium"], fields["refund_cents:premium"]) == (30, 40)
 
 
 def test_a_number_without_surcharge_has_no_refund():
     e = end(decided_tariff="free", tariff="free", rate="", surcharge="", wire_answered_ms=T0)
-    assert e.refund_due == 0 and "refund_cents:free" not in kpi_fields(e, "free")
+    assert e.refund_due == 0 and "refund_cents:free" not in counters(e, "free")
 
 
 @given(
