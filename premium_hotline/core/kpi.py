@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from . import histogram
-from .codes import FREE, OUTCOMES, PREMIUM, TARIFFS  # noqa: F401 - kpi.PREMIUM... for the ops views
+from .codes import ABANDONED, ANSWERED, FREE, OUTCOMES, PREMIUM, SHORT_ABANDON, TARIFFS, UNANSWERED
 
 ALL = "all"
 
@@ -122,11 +122,11 @@ def counters(ending, decided_tariff: str) -> dict[str, int]:
     Short abandons are counted apart and not as offered (the caller hung up before the service
     had a fair chance, usually a misdial).
     """
-    t = decided_tariff if decided_tariff in ("premium", "free") else "free"
+    t = decided_tariff if decided_tariff in TARIFFS else FREE
     fields: dict[str, int] = {f"{ending.outcome}:{t}": 1}
-    if ending.outcome != "short_abandon":
+    if ending.outcome != SHORT_ABANDON:
         fields[f"offered:{t}"] = 1
-    if ending.outcome == "answered":
+    if ending.outcome == ANSWERED:
         tth = ending.time_to_human_ms
         fields[f"tth_sum_ms:{t}"] = tth
         fields[f"tth_h:{t}:{histogram.bucket(tth)}"] = 1
@@ -137,22 +137,21 @@ def counters(ending, decided_tariff: str) -> dict[str, int]:
         fields[f"amount_cents:{t}"] = int(ending.amount * 100)
         if ending.within_sl:
             fields[f"sl_answered:{t}"] = 1
-    elif ending.outcome in ("abandoned", "unanswered"):
+    elif ending.outcome in (ABANDONED, UNANSWERED):
         fields[f"wait_sum_ms:{t}"] = ending.wait_ms
         if ending.within_sl:
             # Apart: SL2 counts callers who gave up within T, not calls the queue turned away.
             fields[f"sl_{ending.outcome}:{t}"] = 1
     # The wire's bill, whatever the outcome: a caller answered at early_media_max_s who then
     # left was billed by the operator too. Zero counters are not written.
-    wire_s = getattr(ending, "wire_billable_s", 0)
-    refund_cents = int(getattr(ending, "refund_due", 0) * 100)
-    if wire_s:
-        fields[f"wire_billable_s:{t}"] = wire_s
+    refund_cents = int(ending.refund_due * 100)
+    if ending.wire_billable_s:
+        fields[f"wire_billable_s:{t}"] = ending.wire_billable_s
     if refund_cents:
         fields[f"refund_cents:{t}"] = refund_cents
     if ending.sla_breached:
         fields[f"breached:{t}"] = 1
-    if decided_tariff == "premium" and ending.tariff != "premium":
+    if decided_tariff == PREMIUM and ending.tariff != PREMIUM:
         fields[f"downgraded:{t}"] = 1
     return fields
 

@@ -97,11 +97,18 @@ async def handle(call: Call) -> None:
         "PH_WIRE_BILLABLE_S": ending.wire_billable_s,
         "PH_REFUND_DUE": refund,
     }
-    cdr = {"tariff": ending.tariff, "reason": ending.reason, "rate": marks["rate"], "did": marks["did"]}
-    cdr.update(outcome=ending.outcome, billable_s=ending.billable_s, amount=amount)
-    # Only for a caller the network answered, only when something is owed back.
-    cdr.update(wire_billable_s=ending.wire_billable_s if ending.wire_answered_ms else "")
-    cdr.update(refund_due=refund if ending.refund_due else "")
+    cdr = {
+        "tariff": ending.tariff,
+        "reason": ending.reason,
+        "rate": marks["rate"],
+        "did": marks["did"],
+        "outcome": ending.outcome,
+        "billable_s": ending.billable_s,
+        "amount": amount,
+        # Only for a caller the network answered, only when something is owed back.
+        "wire_billable_s": ending.wire_billable_s if ending.wire_answered_ms else "",
+        "refund_due": refund if ending.refund_due else "",
+    }
     cut = await call.tell(told, cdr)
 
     queue = channel_queue(marks["queue"], general.default_queue)
