@@ -36,26 +36,43 @@ def _zone_file(timezone: str) -> bytes:
     return b""
 
 
-def _file_offset(timestamp: int, timezone: str) -> int | None:
-    """The zone's UTC offset from its TZif file, or None (ask zoneinfo)."""
+_SPANS: dict[str, tuple[int, int, object]] = {}  # zone: the current offset's span, its tzinfo
+
+
+def _file_zone(timestamp: int, timezone: str):
+    """The zone's fixed offset at `timestamp` as a tzinfo, from its TZif file, or None (ask
+    zoneinfo). Kept per zone until the next transition: a server decides thousands of calls
+    between two changes of offset (the lookup was a tenth of the route's own time, py-spy
+    under bench/driver.py)."""
+    span = _SPANS.get(timezone)
+    if span is not None and span[0] <= timestamp < span[1]:
+        return span[2]
     data = _ZONE_FILES.get(timezone)
     if data is None:
         if len(_ZONE_FILES) >= 64:
             _ZONE_FILES.clear()
+            _SPANS.clear()
         data = _ZONE_FILES[timezone] = _zone_file(timezone)
-    from .core.tzif import utc_offset
+    from .core.dates import timedelta
+    from .core.dates import timezone as fixed_offset
+    from .core.tzif import utc_span
 
-    return utc_offset(data, timestamp) if data else None
+    found = utc_span(data, timestamp) if data else None
+    if found is None:
+        return None
+    offset, start, end = found
+    zone = fixed_offset(timedelta(seconds=offset))
+    _SPANS[timezone] = (start, end, zone)
+    return zone
 
 
 def local_time(now_ms: int, timezone: str):
     """An aware datetime in `timezone`: what the business hours and holidays are checked in."""
-    from .core.dates import datetime, timedelta
-    from .core.dates import timezone as fixed_offset
+    from .core.dates import datetime
 
-    offset = _file_offset(now_ms // 1000, timezone)
-    if offset is not None:
-        return datetime.fromtimestamp(now_ms / 1000, fixed_offset(timedelta(seconds=offset)))
+    zone = _file_zone(now_ms // 1000, timezone)
+    if zone is not None:
+        return datetime.fromtimestamp(now_ms / 1000, zone)
     from zoneinfo import ZoneInfo
 
     return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))

@@ -24,6 +24,14 @@ def _counts(data: bytes, at: int) -> tuple[int, int, int, int, int, int] | None:
 def utc_offset(data: bytes, timestamp: int) -> int | None:
     """Seconds east of UTC at `timestamp` (whole Unix seconds), or None when the file's
     transitions do not cover it (before the first, at or after the last) or it is not TZif v2+."""
+    span = utc_span(data, timestamp)
+    return span[0] if span is not None else None
+
+
+def utc_span(data: bytes, timestamp: int) -> tuple[int, int, int] | None:
+    """(offset, start, end): the offset at `timestamp` and the transitions around it, between
+    which it holds (start <= timestamp < end): a server asks once per change of offset, not once
+    per call. None as for utc_offset."""
     first = _counts(data, 0)
     if first is None or data[4:5] not in (b"2", b"3", b"4"):
         return None
@@ -54,4 +62,5 @@ def utc_offset(data: bytes, timestamp: int) -> int | None:
     kind = data[index_at + lo]
     if kind >= types:
         return None
-    return int.from_bytes(data[types_at + 6 * kind : types_at + 6 * kind + 4], "big", signed=True)
+    offset = int.from_bytes(data[types_at + 6 * kind : types_at + 6 * kind + 4], "big", signed=True)
+    return offset, transition(lo), transition(hi)

@@ -25,6 +25,7 @@ class AsyncRedis:
         # At most `pool_size` pipelines at once, the others wait (within the caller's deadline):
         # redis-py's asyncio pools raise "Too many connections" instead of waiting.
         self.slots = asyncio.Semaphore(pool_size)
+        self.idle: list = []  # connections taken from the pool, free for the next batch
         # Raw replies, as the plain client reads them (EXPIRE gives 1, not True). RedisCluster
         # shares its dictionary with its nodes and parses its own COMMAND and CLUSTER SLOTS
         # through it: there only the commands we send get the identity, as we send them.
@@ -60,10 +61,20 @@ class AsyncRedis:
         return await pipe.execute(raise_on_error=False)
 
     async def on_connection(self, commands: list[list]) -> list:
-        """One Redis or the sentinels' master: a pooled Connection costs less than a Pipeline."""
+        """One Redis or the sentinels' master: a pooled Connection costs less than a Pipeline.
+
+        A connection that answered a whole batch is kept here (the newest first) rather than
+        given back to redis-py's pool, whose lock, counters and events cost a decision as much
+        as its own hours check (py-spy under bench/driver.py); the semaphore keeps them within
+        pool_size. The pool's own check runs before each reuse: a Redis restarted (or a
+        sentinel's new master) is reconnected to, as the pool would."""
         pool = self.client.connection_pool
-        conn = await pool.get_connection()
+        conn = self.idle.pop() if self.idle else None
         try:
+            if conn is None:
+                conn = await pool.get_connection()
+            else:
+                await pool.ensure_connection(conn)
             await conn.send_packed_command(pack(conn, commands), check_health=False)
             replies = []
             for _ in commands:
@@ -72,13 +83,15 @@ class AsyncRedis:
                 except errors.ResponseError as exc:  # an error reply, in its place
                     replies.append(exc)
         except BaseException:
-            await conn.disconnect(nowait=True)  # replies may still be on their way: never reuse it
+            if conn is not None:
+                await conn.disconnect(nowait=True)  # replies may still be on their way: never reuse it
+                await pool.release(conn)
             raise
-        finally:
-            await pool.release(conn)
+        self.idle.append(conn)
         return replies
 
     async def close(self) -> None:
+        self.idle.clear()  # the pool closes them, taken or not
         try:
             await self.client.aclose()
         except Exception:

@@ -24,7 +24,15 @@ def async_client(url: str, timeout_s: float, ca_file: str | None = None, pool_si
 
     options = {"max_connections": pool_size, "health_check_interval": 0, "encoding_errors": "replace"}
     options["protocol"] = 2  # RESP2, as the plain client reads: RESP3 would turn HGETALL into a dict
-    return AsyncRedis(redis_py(parse_url(url, ca_file), timeout_s, aio=True, **options), pool_size)
+    target = parse_url(url, ca_file)
+    if target.kind != CLUSTER:
+        # Every batch is bounded by one deadline of its caller's (the store's asyncio.timeout, the
+        # replay's wait): a socket timeout of redis-py's own would wrap every send in a task
+        # (asyncio.wait_for) and every reply in a timeout, a fifth of the server's CPU per call
+        # (cProfile under bench/driver.py). A cluster keeps it: redis-py retries another node
+        # after one.
+        options["socket_timeout"] = None
+    return AsyncRedis(redis_py(target, timeout_s, aio=True, **options), pool_size)
 
 
 def ops_client(url: str, *, timeout_s: float, extra_read_s: float = 0.0, ca_file: str | None = None):

@@ -61,6 +61,7 @@ class Call:
         self.log = log
         self.route = route
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._uid: str | None = None
 
     @property
     def general(self):
@@ -73,12 +74,17 @@ class Call:
         Asterisk sends `1700000000.42`; a hostile FastAGI peer could send braces or spaces
         that would move the key to another slot or another name.
         """
-        raw = self.agi.env.get("agi_uniqueid", "")
-        if raw and len(raw) <= 64 and all(ch in _UID_CHARS for ch in raw):
-            return raw
-        import hashlib
+        uid = self._uid
+        if uid is None:
+            raw = self.agi.env.get("agi_uniqueid", "")
+            if raw and len(raw) <= 64 and _UID_CHARS.issuperset(raw):
+                uid = raw
+            else:
+                import hashlib
 
-        return "x" + hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:24]
+                uid = "x" + hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:24]
+            self._uid = uid  # the environment is read once, before any route asks
+        return uid
 
     def clock_ms(self) -> int:
         return self._clock_ms()
@@ -140,27 +146,39 @@ class Call:
         return hmac_sha256_hex(general.caller_hash_key, number.encode("utf-8", "replace"))[:20]
 
 
+_SHA256 = None  # found on the first digest: a failed import is a file-system search every time
+
+
 def _sha256():
     """The interpreter's built-in SHA-256: `hashlib` (and `hmac`) load OpenSSL's libcrypto first,
     tens of milliseconds a plain AGI process would pay on every call for one digest."""
-    try:
-        from _sha2 import sha256  # Python 3.12+
-    except ImportError:
+    global _SHA256
+    if _SHA256 is None:
         try:
-            from _sha256 import sha256  # Python 3.11
-        except ImportError:  # an interpreter without the built-in module
-            from hashlib import sha256
-    return sha256
+            from _sha2 import sha256  # Python 3.12+
+        except ImportError:
+            try:
+                from _sha256 import sha256  # Python 3.11
+            except ImportError:  # an interpreter without the built-in module
+                from hashlib import sha256
+        _SHA256 = sha256
+    return _SHA256
+
+
+_PADS: dict[bytes, tuple[bytes, bytes]] = {}  # the key's inner and outer pads (one key per config)
 
 
 def hmac_sha256_hex(key: bytes, data: bytes) -> str:
     """HMAC-SHA256 (RFC 2104) as hexadecimal, the same digest as hmac.new(key, data, sha256)."""
     sha256 = _sha256()
-    if len(key) > 64:
-        key = sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    inner = sha256(bytes(b ^ 0x36 for b in key) + data).digest()
-    return sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
+    pads = _PADS.get(key)
+    if pads is None:
+        block = (sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        pads = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+        if len(_PADS) < 16:  # a reload may change the key; a handful at most
+            _PADS[key] = pads
+    inner = sha256(pads[0] + data).digest()
+    return sha256(pads[1] + inner).hexdigest()
 
 
 def channel_queue(text: str, default: str = "") -> str:
@@ -170,7 +188,7 @@ def channel_queue(text: str, default: str = "") -> str:
     braces, spaces or kilobytes of text must not become a Redis key part or a KPI row.
     """
     text = text.strip()
-    if text and len(text) <= MAX_TAG and all(ch in _QUEUE_CHARS for ch in text):
+    if text and len(text) <= MAX_TAG and _QUEUE_CHARS.issuperset(text):
         return text
     return default
 

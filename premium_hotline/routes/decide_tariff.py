@@ -62,7 +62,7 @@ _EWTS: dict[tuple, tuple[object, str]] = {}  # PH_EWT_S by queue state, for the 
 class Figures:
     """What the one Redis read says: the queue's history and the number's day so far."""
 
-    __slots__ = ("_long", "_patience", "count", "history", "lists", "now_ms", "waits")
+    __slots__ = ("_long", "_patience", "_threshold", "count", "history", "lists", "now_ms", "waits")
 
     def __init__(
         self, history: History, waits: list[int], count: promise.DayCount | None, lists, now_ms: int
@@ -74,6 +74,7 @@ class Figures:
         self.now_ms = now_ms
         self._long: History | None = None
         self._patience: tuple[float | None] | None = None
+        self._threshold: tuple[float, float] | None = None
 
     def long_history(self) -> History:
         """The same lists over the announcement's window (ewt.HISTORY_WINDOW_MS), worked out once
@@ -84,6 +85,15 @@ class Figures:
                 recent, ended, arrivals, self.now_ms, read_limit=RECENT_READ, window_ms=HISTORY_WINDOW_MS
             )
         return self._long
+
+    def threshold(self, target: float, entry, local) -> float:
+        """promise.daily_threshold for the number's day as this read found it, worked out once
+        per Figures: the count is this second's snapshot, and so is what it allows."""
+        if self._threshold is None or self._threshold[0] != target:
+            count = self.count
+            remaining = promise.remaining_calls(count, self.now_ms, _open_left_s(entry, local))
+            self._threshold = target, promise.daily_threshold(count, target=target, remaining=remaining)
+        return self._threshold[1]
 
     def patience_rate(self) -> float | None:
         """ewt.patience_rate_after over the ended calls, once per Figures (as long_history)."""
@@ -257,9 +267,7 @@ async def _decide(
             raw = _prediction(call, entry.queue, state, commitment_s, ctx.figures, now_ms)
             threshold = general.promise_confidence
             if daily and ctx.figures.count is not None:
-                count = ctx.figures.count
-                remaining = promise.remaining_calls(count, now_ms, _open_left_s(entry, local))
-                threshold = promise.daily_threshold(count, target=general.promise_target, remaining=remaining)
+                threshold = ctx.figures.threshold(general.promise_target, entry, local)
             prediction = Prediction(raw.p_within, raw.p_within >= threshold, raw.method, raw.samples)
             ctx.p = raw.p_within
     return live_rules(

@@ -23,7 +23,7 @@ MAX_TAG = 128
 
 def tag(text: str) -> str:
     """A hash-tag value safe in a key name: `text` itself when plain, else a fixed-size digest."""
-    if text and len(text) <= MAX_TAG and all(ch in PLAIN_NAME_CHARS for ch in text):
+    if text and len(text) <= MAX_TAG and PLAIN_NAME_CHARS.issuperset(text):
         return text
     import hashlib
 

@@ -107,3 +107,15 @@ def test_a_truncated_file_gives_no_offset_or_the_right_one_never_a_wrong_one(cut
 @given(st.binary(max_size=300), st.integers(-(2**40), 2**40))
 def test_bytes_that_are_not_tzif_give_no_offset(data: bytes, t: int) -> None:
     assert utc_offset(b"XZif" + data, t) is None
+
+
+def test_the_offset_kept_between_calls_changes_at_the_transition_to_the_second() -> None:
+    """A server keeps the zone's offset until its next transition: the last second of winter
+    time and the first of summer time, asked one after the other, each get their own."""
+    change = int(dt.datetime(2027, 3, 28, 1, 0, tzinfo=dt.UTC).timestamp())  # 02:00 CET -> 03:00 CEST
+    before = local_time((change - 1) * 1000, "Europe/Paris")
+    after = local_time(change * 1000, "Europe/Paris")
+    back = local_time((change - 1) * 1000, "Europe/Paris")
+    assert (before.hour, before.minute, before.utcoffset()) == (1, 59, dt.timedelta(hours=1))
+    assert (after.hour, after.minute, after.utcoffset()) == (3, 0, dt.timedelta(hours=2))
+    assert back == before and back.utcoffset() == before.utcoffset()
