@@ -112,7 +112,8 @@ def format_command(verb: str, *args: object) -> str:
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _ARG_CHARS = _NAME_CHARS | frozenset(",-.")
-_ARRAY_ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\,"()[]'})
+_ARRAY_SPECIALS = frozenset('\\,"()[]')
+_ARRAY_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _ARRAY_SPECIALS})
 
 
 _NAMES_SEEN: set[str] = set()  # names already found good: a route sets the same dozen each call
@@ -150,6 +151,8 @@ def _value_text(name: str, value: object) -> str:
 
 def array_escape(text: str) -> str:
     """One value as ARRAY()'s argument parser must see it to keep it whole (the second layer)."""
+    if _ARRAY_SPECIALS.isdisjoint(text):  # most values: translate() looks up every character
+        return text
     return text.translate(_ARRAY_ESCAPES)
 
 

@@ -256,7 +256,7 @@ async def _decide(
     ctx.eligible = True
     daily = general.promise_policy == "daily"
     if entry.queue and local is not None:
-        ctx.day = local.strftime("%Y%m%d")
+        ctx.day = f"{local.year:04d}{local.month:02d}{local.day:02d}"  # strftime's cost, without it
         ctx.promise_key = Keys(general.key_prefix).promise(entry.queue, national(number), ctx.day)
     prediction = None
     store_ok = True
@@ -408,9 +408,11 @@ async def handle(call: Call) -> None:
         "ivr": (entry is not None and entry.ivr) or _ivr_seen(live),
         "ewt_s": ewt or None,
     }
-    from ..store import records  # once Asterisk is released: a plain AGI process is detached here
+    # Once Asterisk is released: a plain AGI process is detached here. From the module, not the
+    # package: `from package import module` runs importlib's Python fallback on every call.
+    from ..store.records import decided, promise_decided
 
-    batch = records.decided(
+    batch = decided(
         **call.batch_of(),
         record=record,
         queue=decision.queue,
@@ -420,7 +422,7 @@ async def handle(call: Call) -> None:
     if ctx.promise_key:
         fields = promise.DayCount.eligible_fields(ctx.p, decision.tariff == "premium")
         guard = Keys(general.key_prefix).promised(entry.queue, arrived_ms)
-        batch += records.promise_decided(ctx.promise_key, guard, call.uniqueid, fields, now_ms)
+        batch += promise_decided(ctx.promise_key, guard, call.uniqueid, fields, now_ms)
     await call.store.write(batch, route="decide_tariff", uniqueid=call.uniqueid)
 
 
