@@ -9,6 +9,8 @@ tests/unit/test_tzif.py proves the two agree. The file read is this module's I/O
 
 from __future__ import annotations
 
+from .core.dates import datetime
+
 # Where zoneinfo looks when PYTHONTZPATH is unset: CPython's default TZPATH (a test checks this
 # interpreter's). The zone's file is read here directly, zoneinfo only when it cannot answer.
 TZPATH = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo")
@@ -68,8 +70,6 @@ def _file_zone(timestamp: int, timezone: str):
 
 def local_time(now_ms: int, timezone: str):
     """An aware datetime in `timezone`: what the business hours and holidays are checked in."""
-    from .core.dates import datetime
-
     zone = _file_zone(now_ms // 1000, timezone)
     if zone is not None:
         return datetime.fromtimestamp(now_ms / 1000, zone)

@@ -17,9 +17,14 @@ on.
 
 from __future__ import annotations
 
+# Loaded with the config before any call (config.py imports them): here at no cost to a plain
+# script, where an import inside a function costs a server's call some microseconds each time.
+from ..config import FRANCE
 from ..core import promise
 from ..core.codes import FAILURE_REASONS, FREE, RECENT_WINDOW_MS
 from ..core.ewt import HISTORY_WINDOW_MS, expected_wait, patience_rate_after
+from ..core.hours import public_holidays
+from ..core.numbers import national
 from ..core.predict import History, Prediction, predict
 from ..core.tariff import Decision, QueueState, live_rules, static_rules
 from ..local_time import local_time
@@ -229,13 +234,8 @@ async def _decide(
     holidays: dict = {}
     closed: frozenset = frozenset()
     if local is not None:
-        from ..core.hours import public_holidays
-
         holidays = public_holidays(local.year, entry.holidays or general.holidays)
         closed = entry.closed_dates | general.closed_dates
-    from ..config import FRANCE
-    from ..core.numbers import national
-
     verdict = static_rules(
         national(number),
         entry,

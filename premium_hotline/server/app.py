@@ -33,9 +33,11 @@ import asyncio
 import signal
 import sys
 import threading
+import time
 
 from ..agi.protocol import AgiError
 from ..config import config_path, load_config
+from ..local_time import local_time
 from ..log import Log, OncePerSecond
 from ..redis.connect import DEFAULT_POOL_SIZE
 from ..routes import ROUTES, get_handler
@@ -335,19 +337,19 @@ def _script_path(env: dict[str, str]) -> str:
 
 def _warm_up(config) -> None:
     """Import and load now what a first call would otherwise load inside the loop, stalling
-    every other call: the logger, the caller hash, the route's lazy imports, the time zones."""
+    every other call: the logger, the caller hash, the time zones."""
     import hashlib  # noqa: F401 - caller identity
     import hmac  # noqa: F401
     import zoneinfo
 
     import structlog  # noqa: F401 - the logger, imported on its first line otherwise
 
-    from ..core import hours  # noqa: F401 - decide_tariff imports it per call
-
     zones = {config.general.timezone, *(entry.timezone for entry in config.entries if entry.timezone)}
+    now_ms = int(time.time() * 1000)
     for zone in zones:
         try:
             zoneinfo.ZoneInfo(zone)
+            local_time(now_ms, zone)  # the zone's file read now, not by the first call
         except Exception:
             pass
 
