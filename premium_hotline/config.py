@@ -216,7 +216,7 @@ class NumberEntry:
     @property
     def broken(self) -> bool:
         """Errors other than what the law forbids: those sections fall to fail_tariff."""
-        return any(not isinstance(error, LawError) for error in self.errors)
+        return bool(self.errors) and any(not isinstance(error, LawError) for error in self.errors)
 
 
 class Config:

@@ -243,15 +243,22 @@ class EnvParser:
             if not self.lines:
                 raise AgiHangup("no AGI environment: input ended before it began")
             raise AgiProtocolError("AGI environment ended without its blank line")
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            return parse_env(self.lines)
-        self.lines.append(line)
-        self.size += len(line)
-        if len(self.lines) > MAX_ENV_LINES:
-            raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
-        if self.size > MAX_ENV_BYTES:
-            raise AgiProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")
+        return self.feed_lines((line,))
+
+    def feed_lines(self, lines) -> dict[str, str] | None:
+        """`feed` for several whole lines (with or without their newline), in order: the FastAGI
+        server reads the block at once."""
+        kept = self.lines
+        for line in lines:
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                return parse_env(kept)
+            kept.append(line)
+            self.size += len(line)
+            if len(kept) > MAX_ENV_LINES:
+                raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
+            if self.size > MAX_ENV_BYTES:
+                raise AgiProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")
         return None
 
 

@@ -126,10 +126,9 @@ class AsyncSession(AgiSession):
         except asyncio.LimitOverrunError:
             return None
         *lines, rest = data.decode("utf-8", "replace").split("\n")
-        for line in lines:
-            env = parser.feed(line + "\n")
-            if env is not None:
-                return env  # a blank line of spaces or a lone CR ended it before the empty one
+        env = parser.feed_lines(lines)  # a line of spaces or a lone CR may end it before the empty one
+        if env is not None:
+            return env
         if rest:  # input ended inside a line
             env = parser.feed(rest)
             if env is not None:

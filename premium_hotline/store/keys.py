@@ -30,13 +30,28 @@ def tag(text: str) -> str:
     return "x" + hashlib.sha256(str(text).encode("utf-8", "replace")).hexdigest()[:24]
 
 
+_STAMPS: dict[tuple[int, int], str] = {}  # (period in ms, index): its stamp, for the current few
+
+
+def _stamp(epoch_ms: int, period_ms: int, fmt: str) -> str:
+    """The period's UTC stamp, formatted once per period: a server names the same hour's and
+    minute's keys for every call in it."""
+    key = (period_ms, epoch_ms // period_ms)
+    text = _STAMPS.get(key)
+    if text is None:
+        if len(_STAMPS) >= 64:
+            _STAMPS.clear()
+        text = _STAMPS[key] = time.strftime(fmt, time.gmtime(key[1] * period_ms // 1000))
+    return text
+
+
 def minute_stamp(epoch_ms: int) -> str:
     """UTC minute as YYYYMMDDHHMM: sorts as text, reads at a glance in redis-cli."""
-    return time.strftime("%Y%m%d%H%M", time.gmtime(epoch_ms // 1000))
+    return _stamp(epoch_ms, 60_000, "%Y%m%d%H%M")
 
 
 def hour_stamp(epoch_ms: int) -> str:
-    return time.strftime("%Y%m%d%H", time.gmtime(epoch_ms // 1000))
+    return _stamp(epoch_ms, 3_600_000, "%Y%m%d%H")
 
 
 class Keys:
