@@ -11,7 +11,7 @@ import asyncio
 import sys
 
 from bench.peers import common
-from premium_hotline.server.app import FastAgiServer, event_loop_factory
+from premium_hotline.server.app import SETTINGS, FastAgiServer, event_loop_factory
 
 
 async def decide(call) -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     port, config = int(sys.argv[1]), sys.argv[2]
     server = FastAgiServer(config, "127.0.0.1", port)
     server._handlers = {"decide_tariff": decide}
-    with asyncio.Runner(loop_factory=event_loop_factory("asyncio")) as runner:  # as `serve` does
+    with asyncio.Runner(loop_factory=event_loop_factory(SETTINGS["loop"])) as runner:  # as `serve` does
         sys.exit(runner.run(server.run()))
 
 

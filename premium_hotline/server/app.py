@@ -366,7 +366,7 @@ SETTINGS = {
     "redis_pool": DEFAULT_POOL_SIZE,
     "replay_every": DEFAULT_EVERY_S,
     "reap_every": DEFAULT_REAP_EVERY_S,
-    "loop": "asyncio",
+    "loop": "auto",
 }
 
 
@@ -410,8 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--loop",
         choices=("asyncio", "uvloop", "auto"),
-        help="event loop: asyncio's own (the default), uvloop (the `fast` extra), or auto: uvloop "
-        "when installed. Measured in bench/: not a clear win on 2 cores (bench/README.md)",
+        help="event loop: auto (the default): uvloop when installed (the `fast` extra), else "
+        "asyncio's own; or either by name. uvloop spends about an eighth less CPU per call "
+        "(bench/README.md)",
     )
     add("--redis-client", help=argparse.SUPPRESS)  # deprecated: one transport now (redis-py)
     return parser
@@ -426,11 +427,13 @@ def settings(args: argparse.Namespace, from_file: dict) -> dict:
 
 
 def event_loop_factory(choice: str):
-    """uvloop's loop for `uvloop`, and for `auto` when it is importable; None: asyncio's own.
+    """uvloop's loop for `uvloop`, and for `auto` (the default) when it is importable; None:
+    asyncio's own.
 
-    Not the default: measured in bench/ (README), the same server on uvloop decided 0.81x to
-    1.14x the calls per second of asyncio's selector loop across runs on one 2-core machine. The
-    exchange is two round trips over asyncio's Python streams, whose cost uvloop does not touch.
+    The default since it pays: measured in bench/ (README), the same server on uvloop spent 1.13x
+    to 1.14x fewer CPU-seconds per decision than on asyncio's selector loop, and decided 1.03x
+    to 1.05x the calls per second on a 2-core machine whose other core drives the load. (Before
+    the server's per-call deadlines were cut it did not pay: 0.81x to 1.14x.)
     """
     if choice == "asyncio":
         return None

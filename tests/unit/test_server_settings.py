@@ -75,3 +75,23 @@ def test_every_command_takes_dash_c(command):
     with pytest.raises(SystemExit) as shown:
         module.main(["--help"])
     assert shown.value.code == 0
+
+
+def test_the_server_runs_on_uvloop_by_default_when_it_is_installed_else_on_asyncios_loop(monkeypatch):
+    from premium_hotline.server.app import event_loop_factory
+
+    assert SETTINGS["loop"] == "auto"
+    assert event_loop_factory("asyncio") is None  # asked for by name: asyncio's own
+    try:
+        import uvloop
+    except ImportError:
+        assert event_loop_factory("auto") is None
+        with pytest.raises(ImportError):
+            event_loop_factory("uvloop")
+    else:
+        assert event_loop_factory("auto") is uvloop.new_event_loop
+        assert event_loop_factory("uvloop") is uvloop.new_event_loop
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    assert event_loop_factory("auto") is None
+    with pytest.raises(ImportError):
+        event_loop_factory("uvloop")
