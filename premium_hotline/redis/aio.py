@@ -64,8 +64,8 @@ class AsyncRedis:
         """One Redis or the sentinels' master: a pooled Connection costs less than a Pipeline.
 
         A connection that answered a whole batch is kept here (the newest first) rather than
-        given back to redis-py's pool, whose lock, counters and events cost a decision as much
-        as its own hours check (py-spy under bench/driver.py); the semaphore keeps them within
+        given back to redis-py's pool, whose lock, counters and events were about 3% of the
+        server's busy time (py-spy under bench/driver.py); the semaphore keeps them within
         pool_size. The pool's own check runs before each reuse: a Redis restarted (or a
         sentinel's new master) is reconnected to, as the pool would."""
         pool = self.client.connection_pool

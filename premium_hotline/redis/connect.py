@@ -28,9 +28,9 @@ def async_client(url: str, timeout_s: float, ca_file: str | None = None, pool_si
     if target.kind != CLUSTER:
         # Every batch is bounded by one deadline of its caller's (the store's asyncio.timeout, the
         # replay's wait): a socket timeout of redis-py's own would wrap every send in a task
-        # (asyncio.wait_for) and every reply in a timeout, a fifth of the server's CPU per call
-        # (cProfile under bench/driver.py). A cluster keeps it: redis-py retries another node
-        # after one.
+        # (asyncio.wait_for) and every reply in a timeout, the largest item of the server's own
+        # per call under cProfile (bench/README.md). A cluster keeps it: redis-py retries
+        # another node after one.
         options["socket_timeout"] = None
     return AsyncRedis(redis_py(target, timeout_s, aio=True, **options), pool_size)
 

@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--loop",
         choices=("asyncio", "uvloop", "auto"),
         help="event loop: auto (the default): uvloop when installed (the `fast` extra), else "
-        "asyncio's own; or either by name. uvloop spends about an eighth less CPU per call "
+        "asyncio's own; or either by name. uvloop spends about a tenth less CPU per call "
         "(bench/README.md)",
     )
     add("--redis-client", help=argparse.SUPPRESS)  # deprecated: one transport now (redis-py)
@@ -430,10 +430,10 @@ def event_loop_factory(choice: str):
     """uvloop's loop for `uvloop`, and for `auto` (the default) when it is importable; None:
     asyncio's own.
 
-    The default since it pays: measured in bench/ (README), the same server on uvloop spent 1.13x
-    to 1.14x fewer CPU-seconds per decision than on asyncio's selector loop, and decided 1.03x
-    to 1.05x the calls per second on a 2-core machine whose other core drives the load. (Before
-    the server's per-call deadlines were cut it did not pay: 0.81x to 1.14x.)
+    The default since it pays: measured in bench/ (README), the same server on uvloop spent 1.08x
+    to 1.16x fewer CPU-seconds per decision than on asyncio's selector loop over five runs, and
+    decided 0.99x to 1.06x the calls per second on a 2-core machine whose other core drives the
+    load. (Before the server's per-call deadlines were cut it did not pay: 0.81x to 1.14x.)
     """
     if choice == "asyncio":
         return None
