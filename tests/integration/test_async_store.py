@@ -99,6 +99,26 @@ def test_the_pool_recovers_after_redis_restarts(redis_url, redis_server, tmp_pat
     asyncio.run(scenario())
 
 
+def test_a_connection_kept_idle_across_a_redis_restart_is_replaced_before_the_next_call(
+    redis_url, redis_server, tmp_path
+):
+    """Connections are kept between batches (redis/aio.py): one whose Redis went away while it
+    sat idle must not cost the next call its read (the pool's check reconnects it first)."""
+
+    async def scenario():
+        store = ServerStore(general(redis_url, tmp_path), Log("error"))
+        try:
+            assert await store.read([["PING"]]) == ["PONG"]
+            redis_server.stop()
+            redis_server.start()
+            await asyncio.sleep(0.1)  # the loop sees the old connection's end meanwhile
+            return await store.read([["PING"]]), store.failures
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == (["PONG"], 0)
+
+
 def test_many_concurrent_operations_wait_for_a_bounded_pool(redis_url, redis_server, tmp_path):
     observer = redis_server.client()
 
