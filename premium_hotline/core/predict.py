@@ -66,7 +66,9 @@ class History:
     model cannot be fitted); `talk_s` the talk times of answered calls; `queue_s` the time every
     ended call spent in the queue and `abandons` how many of them gave up there (the maximum
     likelihood estimate of an exponential patience rate is abandons / total queue time, censored
-    waits included); `pre_queue_s` the time answered callers spent before the queue.
+    waits included); `pre_queue_s` the time answered callers spent before the queue;
+    `last_wait_s` the time in the queue of the last caller who reached a person (None: nobody
+    in the window).
     """
 
     __slots__ = (
@@ -74,6 +76,7 @@ class History:
         "arrival_rate",
         "free_share",
         "in_message",
+        "last_wait_s",
         "pre_queue_s",
         "queue_s",
         "talk_s",
@@ -89,8 +92,10 @@ class History:
         pre_queue_s: list[float] | None = None,
         free_share: float | None = None,
         in_message: int = 0,
+        last_wait_s: float | None = None,
     ) -> None:
         self.arrival_rate = arrival_rate
+        self.last_wait_s = last_wait_s
         self.in_message = in_message
         self.talk_s = talk_s or []
         self.queue_s = queue_s
@@ -118,11 +123,14 @@ class History:
         """
         since = now_ms - window_ms
         pre_queue: list[float] = []
+        last_wait = None
         for item in recent or ():
             try:
                 human, tth, inq = _text(item).split(":", 2)
                 if int(human) >= since:
                     pre_queue.append(max(0, int(tth) - int(inq)) / 1000)
+                    if last_wait is None:
+                        last_wait = max(0, int(inq)) / 1000  # newest first: the last one served
             except ValueError:
                 continue  # malformed: skipped
         talks: list[float] = []
@@ -179,6 +187,7 @@ class History:
             pre_queue_s=pre_queue,
             free_share=free / counted if counted else None,
             in_message=in_message,
+            last_wait_s=last_wait,
         )
 
     @property

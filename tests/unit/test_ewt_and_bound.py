@@ -45,6 +45,28 @@ def test_the_announced_wait_matches_a_simulated_mmn_m_queue():
     assert total / runs == pytest.approx(queue_length_wait(ahead, servers, mu, theta), rel=0.02)
 
 
+def test_a_caller_who_must_wait_hears_the_model_blended_with_the_last_callers_wait():
+    from premium_hotline.core.ewt import QUEUE_LENGTH_WEIGHT
+
+    state = QueueState(0, 10, 4)
+    model = expected_wait(state, history())
+    served = history()
+    served.last_wait_s = 30.0
+    blended = expected_wait(state, served)
+    assert blended == pytest.approx(QUEUE_LENGTH_WEIGHT * model + (1 - QUEUE_LENGTH_WEIGHT) * 30.0)
+    # A free agent: the ring only, whatever the last caller waited.
+    assert expected_wait(QueueState(2, 10, 0), served, ring_s=3.0) == 3.0
+
+
+def test_the_last_wait_is_the_newest_answered_callers_time_in_the_queue_within_the_window():
+    now = 10_000_000
+    recent = ["bad", f"{now - 5_000}:40000:25000", f"{now - 9_000}:70000:60000"]  # newest first
+    assert History.from_lists(recent, [], [], now, window_ms=3_600_000).last_wait_s == 25.0
+    assert History.from_lists(recent[2:], [], [], now, window_ms=3_600_000).last_wait_s == 60.0
+    assert History.from_lists(recent, [], [], now, window_ms=1_000).last_wait_s is None  # too old
+    assert History.from_lists([], [], [], now).last_wait_s is None
+
+
 def test_a_ready_agent_means_only_the_ring():
     assert expected_wait(QueueState(2, 5, 0), history(), ring_s=3.0) == 3.0
 
