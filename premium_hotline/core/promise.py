@@ -260,10 +260,13 @@ def daily_threshold(count: DayCount, *, target: float, remaining: float, z: floa
         scores.append(expected / sd if sd > 0 else math.copysign(math.inf, expected))
     if lowest is not None:
         return EDGES[lowest]
-    # Bands with no call today add nothing to a plan: of the thresholds that come closest, the
-    # strictest, as a day behind its target cannot tell what such calls would do.
-    closest = max(range(BINS), key=lambda i: (scores[i], i))
-    return CEILING if closest == BINS - 1 else EDGES[closest]
+    # Bands with no call today add nothing to a plan, so thresholds tie. A day that ends under
+    # its target whatever it does now (even the safest plan leaves it short, in expectation)
+    # takes the strictest of them, the calls the model is sure of; any other day the lowest (its
+    # margin is about luck still to come, and nothing says such calls would break).
+    doomed = slack + safest < 0
+    closest = max(range(BINS), key=lambda i: (scores[i], i if doomed else -i))
+    return CEILING if closest == BINS - 1 and doomed else EDGES[closest]
 
 
 def _exposed(gain: float, var: float, safest: float, z: float) -> float:
