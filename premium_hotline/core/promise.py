@@ -15,13 +15,21 @@ the calls by decreasing q: a threshold on the prediction. The day's bands say ho
 calls each threshold would take and how often such calls really keep the promise today (the
 predictor's own probability, corrected by the band's outcomes so far: free callers count with
 the wait they had plus the price message they did not hear). The threshold is the lowest that
-keeps the day's expected final slack above a margin: z standard deviations of the outcomes not
-known yet (the calls pending now and those the rest of the day brings at that threshold).
+keeps the day's expected final slack above a margin: z standard deviations of the outcomes that
+could not be corrected any more. The calls pending now are out of reach; of the rest of the day,
+only the last stretch is: a shortfall met earlier is made up by a stricter threshold later, and
+the stricter the safest threshold is than this one (in expected slack per call), the shorter that
+stretch (at 60 s the safest threshold keeps 99 % against 96 % at 0, and the morning's bad luck is
+made up by noon; at 30 s both keep 96 to 97 % and nearly every outcome counts in the margin).
+When no threshold keeps the margin, the one that comes closest does (the ceiling when it is the
+top band): a threshold stricter than it loses share without keeping more promises.
 Realised outcomes feed back through the count on every call; the margin shrinks as the day ends.
 From the day's second call on the day is planned this way (the predictions alone, at first);
-the priors are strong (PRIOR_CALLS, CALIBRATION_PRIOR) so that a few early breaks, mostly luck,
-do not send the threshold to the ceiling for hours: on ten seeds that alone took back one to
-nine points of share on the days where "premium whenever an agent is ready" was the best.
+a band's prior is the predictor's own probability, strong (PRIOR_CALLS) so that a few early
+breaks, mostly luck, do not send the threshold to the ceiling for hours. No day-wide correction
+of the predictor: its breaks are not proportional to 1 - p (calls it is sure of break 2 to 3 %
+at 30 s, a ring-out; calls it gives 0.5 keep 60 to 90 %), and a factor learnt on the first sent
+every other band to the ceiling (scripts/promise-seeds, docs/promise.md).
 
 Pure: no I/O, no clock; `math` only.
 """
@@ -38,10 +46,8 @@ WARMUP = 1  # the day's first eligible call: nothing to plan from yet
 START_THRESHOLD = 0.95  # for it: the per-call default
 CEILING = 0.999  # the strictest threshold: only calls the model is sure of
 SAFETY_Z = 2.0  # margin, in standard deviations of the outcomes not correctable any more
-# Priors strong enough that a morning's few unlucky breaks do not swing the day (measured on
+# A prior strong enough that a morning's few unlucky breaks do not swing the day (measured on
 # seeds 1 to 10, docs/promise.md: weaker ones sent calm days to the ceiling for hours).
-CALIBRATION_PRIOR = 3.0  # pseudo-breaks, seen and predicted, in the day's calibration
-CALIBRATION_MIN = 1.0  # the day's free callers never make the predictor look prudent
 PRIOR_CALLS = 50.0  # a band's own outcomes outweigh the prediction after about this many
 PRICE_MESSAGE_S = 12.0  # what a free caller would have heard first, had the call been premium
 
@@ -188,27 +194,10 @@ class DayCount:
         settled = self.kept + self.broken
         return self.kept / settled if settled else 1.0
 
-    def calibration(self) -> float:
-        """Breaks seen over breaks predicted, over every settled eligible call of the day: how
-        far today's predictor errs (1 when it is right), never below 1. A free caller's "would
-        have kept" is optimistic: it reached the ready agent at once, where a premium caller
-        hears the message first and may find that agent taken (understaffed, 30 s, seed 1: 98 %
-        of free callers predicted 0.8 to 0.85 would have kept it, 88 % when such calls were
-        premium); a factor below 1 spread that optimism over every band."""
-        seen = predicted = 0.0
-        for i in range(BINS):
-            if self.band_n[i] and self.bands[i]:
-                seen += self.band_n[i] - self.band_kept[i]
-                predicted += self.band_n[i] * (1.0 - self.psum[i] / self.bands[i])
-        return max(CALIBRATION_MIN, (seen + CALIBRATION_PRIOR) / (predicted + CALIBRATION_PRIOR))
-
-    def band_keep(self, i: int, calibration: float | None = None) -> float:
-        """How often a call of band i keeps the promise today: its prediction with the day's
-        calibration applied, corrected by the band's own settled outcomes (a beta posterior
-        mean, PRIOR_CALLS pseudo-calls of prior)."""
-        predicted = self.psum[i] / self.bands[i] if self.bands[i] else (EDGES[i] + 1.0) / 2
-        factor = self.calibration() if calibration is None else calibration
-        prior = max(0.0, 1.0 - factor * (1.0 - predicted))
+    def band_keep(self, i: int) -> float:
+        """How often a call of band i keeps the promise today: its prediction, corrected by the
+        band's own settled outcomes (a beta posterior mean, PRIOR_CALLS pseudo-calls of prior)."""
+        prior = self.psum[i] / self.bands[i] if self.bands[i] else (EDGES[i] + 1.0) / 2
         kept = (self.band_kept[i] + PRIOR_CALLS * prior) / (self.band_n[i] + PRIOR_CALLS)
         return min(1.0 - Q_FLOOR, kept)
 
@@ -230,7 +219,8 @@ def remaining_calls(count: DayCount, now_ms: int, open_left_s: float) -> float:
 
 def daily_threshold(count: DayCount, *, target: float, remaining: float, z: float | None = None) -> float:
     """The lowest per-call threshold that keeps the day's expected final kept share at or above
-    `target` with a margin of `z` standard deviations; CEILING when none does.
+    `target` with a margin of `z` standard deviations of the outcomes no later threshold could
+    correct; when none does, the one closest to it (CEILING if that is the top band).
 
     `remaining`: eligible calls still to come today (see `remaining_calls`).
     """
@@ -248,17 +238,42 @@ def daily_threshold(count: DayCount, *, target: float, remaining: float, z: floa
     var_pending = pending * q_pending * (1.0 - q_pending)
     # A future eligible call falls in band i as often as today's did; calls that got no
     # prediction (nobody ready) are eligible but never premium, so they dilute the bands.
+    # plans[i]: expected slack and variance the rest of the day adds at threshold EDGES[i].
     scale = remaining / max(count.eligible, 1)
-    gain = 0.0
-    var = 0.0
-    lowest = None
-    calibration = count.calibration()
+    plans = [(0.0, 0.0)] * BINS
+    gain = var = 0.0
     for i in range(BINS - 1, -1, -1):
         n = count.bands[i] * scale
         if n > 0:
-            keep = count.band_keep(i, calibration)
+            keep = count.band_keep(i)
             gain += n * (keep - target)
             var += n * keep * (1.0 - keep)
-        if slack + gain >= z * math.sqrt(var_pending + var):
+        plans[i] = (gain, var)
+    safest = max(g for g, _ in plans)
+    lowest = None
+    scores = []
+    for i, (gain, var) in enumerate(plans):
+        sd = math.sqrt(var_pending + _exposed(gain, var, safest, z) * var)
+        expected = slack + gain
+        if lowest is None and expected >= z * sd:
             lowest = i  # taking every call predicted at EDGES[i] or more keeps the margin
-    return CEILING if lowest is None else EDGES[lowest]
+        scores.append(expected / sd if sd > 0 else math.copysign(math.inf, expected))
+    if lowest is not None:
+        return EDGES[lowest]
+    # Bands with no call today add nothing to a plan, so thresholds tie. A day that ends under
+    # its target whatever it does now (even the safest plan leaves it short, in expectation)
+    # takes the strictest of them, the calls the model is sure of; any other day the lowest (its
+    # margin is about luck still to come, and nothing says such calls would break).
+    doomed = slack + safest < 0
+    closest = max(range(BINS), key=lambda i: (scores[i], i if doomed else -i))
+    return CEILING if closest == BINS - 1 and doomed else EDGES[closest]
+
+
+def _exposed(gain: float, var: float, safest: float, z: float) -> float:
+    """Share of the rest of the day's variance that no later threshold could make up: the last
+    stretch, as long as it takes the safest threshold's extra slack (`safest` - `gain` over the
+    whole rest) to cover z standard deviations of the rest's outcomes. 1: all of it."""
+    room = safest - gain
+    if room <= 0 or var <= 0:
+        return 1.0
+    return min(1.0, z * math.sqrt(var) / room)

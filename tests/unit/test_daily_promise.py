@@ -65,8 +65,27 @@ def test_a_day_of_lucky_free_callers_never_makes_every_band_look_safer_than_pred
     # Free callers reached a ready agent at once: their "would have kept" is optimistic, so it
     # corrects their own band, never the predictions of the others.
     lucky = day(kept=0, broken=0, bands={0.6: (200, 200), 0.85: (1, 1)})
-    assert lucky.calibration() == 1.0
+    alone = day(kept=0, broken=0, bands={0.85: (1, 1)})
+    assert lucky.band_keep(promise.band_of(0.85)) == alone.band_keep(promise.band_of(0.85))
     assert lucky.band_keep(promise.band_of(0.85)) <= 0.875 + 1e-9
+
+
+def test_a_shortfall_a_stricter_threshold_could_still_make_up_leaves_the_margin():
+    # At the target now; the sure calls keep 0.99, the 0.9 band 0.92. Over 5000 calls to come,
+    # taking both adds 25 calls of slack with a standard deviation of 14.4: two of them (the
+    # old margin) would keep the threshold at the top band. But a day that started to fall
+    # behind could take the sure calls only for its last stretch and make up 75 more: only
+    # that stretch's outcomes count in the margin.
+    count = day(kept=95, broken=5, bands={0.999: (100, 100), 0.9: (100, 93)})
+    assert daily_threshold(count, target=0.95, remaining=5000) <= 0.9
+    assert daily_threshold(count, target=0.95, remaining=1000) > 0.9  # not enough day left
+
+
+def test_a_day_behind_its_target_takes_the_safest_band_not_the_ceiling_when_the_top_breaks_more():
+    # Today the calls predicted sure broke more (a ring-out) than the 0.9 band: when no threshold
+    # keeps the margin, the one closest to it is the 0.9 band, not "only the sure calls".
+    count = day(kept=90, broken=10, bands={0.999: (300, 285), 0.9: (300, 297)})
+    assert daily_threshold(count, target=0.95, remaining=100) == 0.9
 
 
 def test_the_hash_round_trips_and_bad_fields_count_as_zero():
