@@ -107,7 +107,9 @@ class AsyncSession(AgiSession):
         Asterisk sends the block at once, so it is taken in one read up to its blank line and
         given to the parser line by line, as if read so: the same environment and the same
         refusals, one wake-up instead of some thirty (cProfile under bench/driver.py). A block
-        longer than one line's cap is read line by line, where each line is bounded."""
+        longer than one line's cap is read line by line, where each line is bounded. A peer
+        whose block ends otherwise than with an empty line (CR LF, a line of spaces) and then
+        waits is not Asterisk: it meets the deadline, and the call goes on as on any timeout."""
         parser = EnvParser()
         self._arm()  # one deadline for the whole block
         try:
@@ -126,7 +128,7 @@ class AsyncSession(AgiSession):
         except asyncio.LimitOverrunError:
             return None
         *lines, rest = data.decode("utf-8", "replace").split("\n")
-        env = parser.feed_lines(lines)  # a line of spaces or a lone CR may end it before the empty one
+        env = parser.feed_lines(lines)  # a line of spaces before the empty one ends it there, as read
         if env is not None:
             return env
         if rest:  # input ended inside a line
