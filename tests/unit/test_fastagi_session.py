@@ -147,6 +147,23 @@ def test_a_peer_that_says_nothing_is_cut_at_the_deadline():
     run(scenario())
 
 
+@pytest.mark.parametrize("block", [b"agi_request: x\r\n\r\n", b"agi_request: x\n   \n"])
+def test_a_block_not_ending_with_an_empty_line_meets_the_deadline_not_a_hang(block):
+    """The block is read up to its empty line at once; a peer ending it otherwise (CR LF, a
+    line of spaces) and then waiting is cut at the deadline like any silent peer."""
+
+    async def scenario():
+        session, peer = await _pair(timeout_s=0.2)
+        await _send(peer, block)
+        start = time.monotonic()
+        with pytest.raises(AgiTimeout):
+            await session.read_env()
+        assert time.monotonic() - start < 1.0
+        assert session.writer.transport.is_closing()
+
+    run(scenario())
+
+
 def test_the_environment_has_one_deadline_however_slowly_it_trickles():
     async def scenario():
         session, peer = await _pair(timeout_s=0.3)
