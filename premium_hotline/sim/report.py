@@ -126,6 +126,7 @@ class DayCheck:
         "bound_share",
         "day",
         "scenario",
+        "sweep",
         "target",
         "target_kept",
         "target_share",
@@ -142,6 +143,13 @@ class DayCheck:
         self.bound_share = 1.0
         self.best_tried = ""
         self.best_tried_share = 0.0
+        self.sweep: list[tuple[float, float, float]] = []  # (threshold, promises kept, share)
+
+    def pick_best(self) -> None:
+        """The best threshold in hindsight: the highest share among those that kept the target."""
+        met = [(share, c) for c, kept, share in self.sweep if kept >= self.target]
+        if met:
+            self.best_share, self.best_threshold = max(met, key=lambda m: (m[0], -m[1]))
 
     @property
     def gap(self) -> float | None:
@@ -334,14 +342,10 @@ def compare(
         for day, (outcomes, _) in enumerate(runs):
             check = DayCheck(scenario.name, day, policy.target)
             check.target_kept, check.target_share, _ = _day_share(outcomes)
-            best = None
-            for c in sweep:
-                kept_ratio, share, _ = _day_share(sweep_runs[c][day])
-                if kept_ratio >= policy.target and (best is None or share > best[1]):
-                    best = (c, share)
-            if best is not None:
-                check.best_threshold, check.best_share = best
-                best_outcomes += sweep_runs[best[0]][day]
+            check.sweep = [(c, *_day_share(sweep_runs[c][day])[:2]) for c in sweep]
+            check.pick_best()
+            if check.best_threshold is not None:
+                best_outcomes += sweep_runs[check.best_threshold][day]
             kept, eligible = bounds[day]
             check.bound_share = kept / eligible if eligible else 0.0
             tried = max(every_run, key=lambda label: _day_share(every_run[label][day])[1])
