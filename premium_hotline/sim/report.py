@@ -361,7 +361,10 @@ def compare(
                     pairs[name].append((announced[name], waited))
         result.ewt = [EwtRow(scenario.name, name, pairs[name]) for name in ESTIMATORS]
     if best_outcomes:
-        result.rows.append(Row(scenario.name, "best fixed threshold in hindsight", best_outcomes, span))
+        # Over the days that had one: a day no threshold met is not in the row (nor its revenue).
+        met = sum(1 for check in result.days if check.best_threshold is not None)
+        row = Row(scenario.name, "best fixed threshold in hindsight", best_outcomes, met * hours / DAY_HOURS)
+        result.rows.append(row)
     if daily_runs is not None:
         # Issue 14, item 1: the daily policy's distance to the bound, over the scenario's days.
         daily = next(row for row in result.rows if row.label == daily_runs[0].label)
