@@ -21,8 +21,8 @@ only the last stretch is: a shortfall met earlier is made up by a stricter thres
 the stricter the safest threshold is than this one (in expected slack per call), the shorter that
 stretch (at 60 s the safest threshold keeps 99 % against 96 % at 0, and the morning's bad luck is
 made up by noon; at 30 s both keep 96 to 97 % and nearly every outcome counts in the margin).
-When no threshold keeps the margin, the one that comes closest does; on a day short of its target
-even on the safest plan, that plan (the ceiling when it is the top band).
+When no threshold keeps the margin, the one that comes closest does (the ceiling when it is the
+top band): a threshold stricter than it loses share without keeping more promises.
 Realised outcomes feed back through the count on every call; the margin shrinks as the day ends.
 From the day's second call on the day is planned this way (the predictions alone, at first);
 a band's prior is the predictor's own probability, strong (PRIOR_CALLS) so that a few early
@@ -260,19 +260,13 @@ def daily_threshold(count: DayCount, *, target: float, remaining: float, z: floa
         scores.append(expected / sd if sd > 0 else math.copysign(math.inf, expected))
     if lowest is not None:
         return EDGES[lowest]
-    # A day that ends under its target whatever it does now (even the safest plan leaves it
-    # short, in expectation) takes the safest plan, at its strictest when thresholds tie (bands
-    # with no call today add nothing to a plan): the calls the model is sure of. Not the plan
-    # of the best expected slack over its deviation: below zero that ratio favours the widest
-    # spread, a gamble on risky calls made premium on a day already failing (understaffed, 30
-    # s, seed 28 took the 0.6 band at 93.6 % kept and ended at 93.1 %; the safest plan, 94.2 %).
-    # Any other day: the best ratio, ties to the lowest (its margin is about luck still to
-    # come, and nothing says an empty band's calls would break).
-    if slack + safest < 0:
-        closest = max(i for i, (gain, _) in enumerate(plans) if gain >= safest)
-        return CEILING if closest == BINS - 1 else EDGES[closest]
-    closest = max(range(BINS), key=lambda i: (scores[i], -i))
-    return EDGES[closest]
+    # Bands with no call today add nothing to a plan, so thresholds tie. A day that ends under
+    # its target whatever it does now (even the safest plan leaves it short, in expectation)
+    # takes the strictest of them, the calls the model is sure of; any other day the lowest (its
+    # margin is about luck still to come, and nothing says such calls would break).
+    doomed = slack + safest < 0
+    closest = max(range(BINS), key=lambda i: (scores[i], i if doomed else -i))
+    return CEILING if closest == BINS - 1 and doomed else EDGES[closest]
 
 
 def _exposed(gain: float, var: float, safest: float, z: float) -> float:

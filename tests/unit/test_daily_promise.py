@@ -81,14 +81,6 @@ def test_a_shortfall_a_stricter_threshold_could_still_make_up_leaves_the_margin(
     assert daily_threshold(count, target=0.95, remaining=1000) > 0.9  # not enough day left
 
 
-def test_a_day_short_even_on_its_safest_plan_never_gambles_on_risky_calls():
-    # 93 % kept with 60 calls to come: no plan reaches the target. Taking the 0.5 band (60 %
-    # kept) widens the spread, which a ratio of expected slack over deviation rewards below
-    # zero; it only makes the day end further under its target.
-    count = day(kept=400, broken=30, bands={0.999: (300, 292), 0.5: (100, 60)}, eligible=400)
-    assert daily_threshold(count, target=0.95, remaining=60) == CEILING
-
-
 def test_a_day_behind_its_target_takes_the_safest_band_not_the_ceiling_when_the_top_breaks_more():
     # Today the calls predicted sure broke more (a ring-out) than the 0.9 band: when no threshold
     # keeps the margin, the one closest to it is the 0.9 band, not "only the sure calls".
