@@ -96,3 +96,33 @@ def test_calibration_groups_every_prediction(capsys):
     assert cli_main(["simulate", "--calibration", "--scenario", "calm", "--days", "1", "--hours", "1"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| calm |")]
     assert len(rows) == 5
+
+
+def test_the_best_threshold_in_hindsight_is_the_highest_share_that_met_the_target():
+    from premium_hotline.sim.report import DayCheck
+
+    check = DayCheck("peak", 0, 0.95)
+    check.sweep = [(0.0, 0.949, 0.80), (0.5, 0.951, 0.78), (0.9, 0.96, 0.78), (0.99, 0.97, 0.70)]
+    check.pick_best()
+    # 0.0 kept the most share but missed the target; 0.5 and 0.9 tie: the lower threshold.
+    assert (check.best_threshold, check.best_share) == (0.5, 0.78)
+    none_met = DayCheck("calm", 0, 0.95)
+    none_met.sweep = [(0.0, 0.93, 0.8), (0.99, 0.94, 0.6)]
+    none_met.pick_best()
+    assert none_met.best_threshold is None and none_met.gap is None
+
+
+def test_a_day_check_from_a_cached_sweep_equals_the_full_runs(tmp_path):
+    # scripts/promise-seeds --cache reruns only the daily policy and reads the sweep back.
+    from premium_hotline.sim.report import compare
+
+    options = dict(seed=2, days=1, start_h=10, hours=1, commitment_s=30, oracle=False)
+    full = compare(SCENARIOS["peak"], default_policies((0.95,)), **options).days[0]
+    daily = [p for p in default_policies((0.95,)) if p.kind == "daily"]
+    again = compare(SCENARIOS["peak"], daily, sweep=(), **options).days[0]
+    again.sweep = [tuple(row) for row in json.loads(json.dumps(full.sweep))]
+    again.pick_best()
+    # The best of all runs differs (the cached run tried one policy); the check does not.
+    fields = ("promises_kept", "kept_premium_share", "best_threshold", "best_threshold_share", "gap", "ok")
+    assert [again.as_dict()[f] for f in fields] == [full.as_dict()[f] for f in fields]
+    assert full.best_threshold is not None
