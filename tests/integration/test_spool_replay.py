@@ -12,6 +12,7 @@ import pytest
 
 from sandbox.agi_peer import ChannelModel, default_env, run_script
 from sandbox.redis_server import RedisServer
+from tests.support.calls import wait_closed
 
 T0 = (int(time.time() * 1000) // 60_000) * 60_000 - 7_200_000
 # No agent ready: the decision needs no Redis read, so it is the same with or without an outage.
@@ -21,6 +22,9 @@ NOT_READY = {
     "QUEUE_WAITING_COUNT(support)": "0",
 }
 NUMBERS = "[0899123456]\nqueue = support\nrate = 0.80/min\n"
+
+
+UIDS = [f"1700000100.{index}" for index in range(6)]
 
 
 def one_call(agi_script, config, index: int) -> None:
@@ -56,15 +60,6 @@ def snapshot(client) -> dict:
     return state
 
 
-def settle(client, expected_closed: int) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if sum(1 for k in client.keys("ph:call:*") if client.hget(k, "outcome")) == expected_closed:
-            time.sleep(0.1)
-            return
-        time.sleep(0.05)
-
-
 def replay(config: str) -> subprocess.CompletedProcess:
     cli = Path(sys.executable).with_name("premium-hotline")
     return subprocess.run(
@@ -88,7 +83,7 @@ def test_calls_during_an_outage_end_up_exactly_as_without_one(
     client = redis_server.client()
     for index in range(6):
         one_call(agi_script, config, index)
-    settle(client, 6)
+    wait_closed(client, UIDS)
     reference = snapshot(client)
     client.flushall()
 
@@ -102,7 +97,7 @@ def test_calls_during_an_outage_end_up_exactly_as_without_one(
     assert spool.exists() and spool.read_text().count("\n") >= 6
     result = replay(config)
     assert result.returncode == 0, result.stderr
-    settle(redis_server.client(), 6)
+    wait_closed(redis_server.client(), UIDS)
     client = redis_server.client()
     assert snapshot(client) == reference
 
