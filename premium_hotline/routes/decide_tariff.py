@@ -172,7 +172,7 @@ def _open_left_s(entry, local) -> float:
 class Context:
     """What the decision learnt on the way, for PH_EWT_S and the promise count."""
 
-    __slots__ = ("day", "eligible", "figures", "p", "promise_key", "state")
+    __slots__ = ("day", "eligible", "figures", "p", "promise_key", "state", "threshold")
 
     def __init__(self) -> None:
         self.state: QueueState | None = None
@@ -181,6 +181,7 @@ class Context:
         self.p: float | None = None
         self.day = ""
         self.promise_key = ""
+        self.threshold: float | None = None  # the daily threshold this call was held to
 
 
 def _queue_state(live: dict[str, str] | None) -> QueueState | None:
@@ -267,7 +268,7 @@ async def _decide(
             raw = _prediction(call, entry.queue, state, commitment_s, ctx.figures, now_ms)
             threshold = general.promise_confidence
             if daily and ctx.figures.count is not None:
-                threshold = ctx.figures.threshold(general.promise_target, entry, local)
+                threshold = ctx.threshold = ctx.figures.threshold(general.promise_target, entry, local)
             prediction = Prediction(raw.p_within, raw.p_within >= threshold, raw.method, raw.samples)
             ctx.p = raw.p_within
     return live_rules(
@@ -420,7 +421,7 @@ async def handle(call: Call) -> None:
         max_call_s=call.config.max_call_for(entry),
     )
     if ctx.promise_key:
-        fields = promise.DayCount.eligible_fields(ctx.p, decision.tariff == "premium")
+        fields = promise.DayCount.eligible_fields(ctx.p, decision.tariff == "premium", ctx.threshold)
         guard = Keys(general.key_prefix).promised(entry.queue, arrived_ms)
         batch += promise_decided(ctx.promise_key, guard, call.uniqueid, fields, now_ms)
     await call.store.write(batch, route="decide_tariff", uniqueid=call.uniqueid)

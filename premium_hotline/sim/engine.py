@@ -385,6 +385,7 @@ class Day:
         state = self.state()
         policy = self.policy
         prediction: Prediction | None
+        daily = None  # the daily threshold this call was held to, if any
         if policy.kind == "oracle":
             keeps = call.cid in policy.chosen
             prediction = Prediction(1.0 if keeps else 0.0, keeps, "oracle", 0)
@@ -401,7 +402,7 @@ class Day:
             if policy.kind == "daily":
                 open_left_s = max(0.0, self.close_s - self.env.now)
                 remaining = remaining_calls(self.count, now_ms, open_left_s)
-                confidence = daily_threshold(self.count, target=policy.target, remaining=remaining)
+                confidence = daily = daily_threshold(self.count, target=policy.target, remaining=remaining)
                 self.thresholds.append(confidence)
             prediction = predict(
                 state,
@@ -418,7 +419,7 @@ class Day:
             # Without the ready-agent rule the prediction alone decides.
             tariff = PREMIUM if prediction.keeps_promise else "free"
             reason = "premium" if prediction.keeps_promise else "predicted_wait"
-            self._eligible_call(call, p, tariff == PREMIUM, now_ms)
+            self._eligible_call(call, p, tariff == PREMIUM, now_ms, daily)
             return Decision(
                 tariff,
                 reason,
@@ -437,7 +438,7 @@ class Day:
             commitment_s=commitment_s,
             default_queue=QUEUE,
         )
-        self._eligible_call(call, p, decision.tariff == PREMIUM, now_ms)
+        self._eligible_call(call, p, decision.tariff == PREMIUM, now_ms, daily)
         return decision, p
 
     def _close(
@@ -485,10 +486,12 @@ class Day:
             self._settle(call, ending.outcome, None)
         self.outcomes.append(Outcome(call, decision, ending, p_within))
 
-    def _eligible_call(self, call: Call, p: float | None, premium: bool, now_ms: int) -> None:
+    def _eligible_call(
+        self, call: Call, p: float | None, premium: bool, now_ms: int, threshold: float | None = None
+    ) -> None:
         """What decide_tariff adds to the day's count (store.records.promise_decided)."""
         self._eligible[call.cid] = (p, premium)
-        self.count.apply(DayCount.eligible_fields(p, premium), now_ms)
+        self.count.apply(DayCount.eligible_fields(p, premium, threshold), now_ms)
 
     def _settle(self, call: Call, outcome: str, time_to_human_ms: int | None) -> None:
         """What agent_answered / call_ended add once the promise is settled."""

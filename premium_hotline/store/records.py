@@ -190,7 +190,8 @@ def call_closed(
 # reporting an answer, a spool replay): a member `d:<uniqueid>` or `s:<uniqueid>` of a per-hour
 # guard set decides, as the KPIs' "counted" set does for them. The day's first call (`t0`) is the
 # earliest decision time seen, whatever the order of arrival of the increments.
-# KEYS: the count, the guard. ARGV: TTL, guard member, first_ms or "", then field/increment pairs.
+# KEYS: the count, the guard. ARGV: TTL, guard member, first_ms or "", then field/increment pairs
+# (a field named "=<name>" is set to its value instead: the last daily threshold).
 PROMISE_LUA = """
 if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[2], ARGV[1])
@@ -198,7 +199,10 @@ if ARGV[3] ~= '' then
   local first = redis.call('HGET', KEYS[1], 't0')
   if not first or tonumber(first) > tonumber(ARGV[3]) then redis.call('HSET', KEYS[1], 't0', ARGV[3]) end
 end
-for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do
+  if string.sub(ARGV[i], 1, 1) == '=' then redis.call('HSET', KEYS[1], string.sub(ARGV[i], 2), ARGV[i + 1])
+  else redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """

@@ -147,3 +147,19 @@ def test_an_abandoned_premium_call_is_a_broken_promise(agi_script, config, redis
     run_script(agi_script("call_ended"), default_env(), channel, config=config)
     wait_for(lambda: redis.hget(today_key(), "b") == "1")
     assert redis.hget(today_key(), "k") == "150"
+
+
+def test_the_threshold_moves_one_band_a_decision_from_the_last_one_whoever_made_it(agi_script, config, redis):
+    # A good day (slack to spend: 0.9 is premium when planned afresh), but the last decision
+    # was held to the ceiling: each decision loosens by one band, the last one written in the
+    # shared hash (set, not added), so the fourth call predicted 0.9 is the first premium one.
+    seed(redis, good=True)
+    top = len(promise.LADDER) - 1
+    redis.hset(today_key(), promise.LAST, top)
+    tariffs = []
+    for i in range(4):
+        channel = decide_plain(agi_script, config, f"1700000000.2{i}")
+        tariffs.append(channel.variables["PH_TARIFF"])
+        wait_for(lambda n=i: redis.hget(today_key(), "e") == str(201 + n))
+        assert redis.hget(today_key(), promise.LAST) == str(top - 1 - i)
+    assert tariffs == ["free", "free", "free", "premium"]  # held to 0.99, 0.98, 0.95, then 0.9

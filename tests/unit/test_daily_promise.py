@@ -132,3 +132,25 @@ def test_the_threshold_is_always_a_band_edge_or_the_ceiling(kept, broken, bands,
     count = day(kept=kept, broken=broken, bands={p: (n, min(y, n)) for p, (n, y) in bands.items()})
     threshold = daily_threshold(count, target=0.95, remaining=remaining)
     assert threshold in (*promise.EDGES, CEILING, START_THRESHOLD)
+
+
+def test_the_threshold_moves_at_most_one_band_from_the_last_decisions():
+    # A behind day plans the ceiling; held to 0.5 last time, this decision goes to 0.6 only.
+    count = day(kept=180, broken=20, bands={0.999: (150, 148), 0.8: (60, 40), 0.5: (30, 12)})
+    assert promise.planned_threshold(count, target=0.95, remaining=300) == CEILING
+    count.last = promise.LADDER.index(0.5)
+    assert daily_threshold(count, target=0.95, remaining=300) == 0.6
+    count.last = promise.LADDER.index(CEILING)
+    assert daily_threshold(count, target=0.95, remaining=300) == CEILING
+
+
+def test_the_last_threshold_is_set_in_the_hash_not_added():
+    fields = DayCount.eligible_fields(0.9, True, 0.85)
+    assert fields[promise.SET + promise.LAST] == promise.LADDER.index(0.85)
+    assert promise.SET + promise.LAST not in DayCount.eligible_fields(0.9, True)  # per-call policy
+    count = DayCount()
+    count.apply(fields)
+    count.apply(DayCount.eligible_fields(0.9, True, 0.85))
+    assert count.last == promise.LADDER.index(0.85)
+    back = DayCount.from_hash({promise.LAST: "99", promise.ELIGIBLE: "2"})
+    assert back.last == len(promise.LADDER) - 1 and DayCount.from_hash({}).last is None
