@@ -238,7 +238,7 @@ def daily_threshold(count: DayCount, *, target: float, remaining: float, z: floa
     """The planned threshold (`planned_threshold`), at most one band from the last decision's
     (the module's docstring says why)."""
     planned = planned_threshold(count, target=target, remaining=remaining, z=z)
-    if count.last is None:
+    if count.last is None or planned not in LADDER:
         return planned
     step = LADDER.index(planned)
     return LADDER[max(count.last - 1, min(count.last + 1, step))]

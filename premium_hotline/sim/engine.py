@@ -385,7 +385,7 @@ class Day:
         state = self.state()
         policy = self.policy
         prediction: Prediction | None
-        daily = None  # the daily threshold this call was held to, if any
+        held_to = None  # the daily threshold this call was held to, if any
         if policy.kind == "oracle":
             keeps = call.cid in policy.chosen
             prediction = Prediction(1.0 if keeps else 0.0, keeps, "oracle", 0)
@@ -402,7 +402,7 @@ class Day:
             if policy.kind == "daily":
                 open_left_s = max(0.0, self.close_s - self.env.now)
                 remaining = remaining_calls(self.count, now_ms, open_left_s)
-                confidence = daily = daily_threshold(self.count, target=policy.target, remaining=remaining)
+                confidence = held_to = daily_threshold(self.count, target=policy.target, remaining=remaining)
                 self.thresholds.append(confidence)
             prediction = predict(
                 state,
@@ -419,7 +419,7 @@ class Day:
             # Without the ready-agent rule the prediction alone decides.
             tariff = PREMIUM if prediction.keeps_promise else "free"
             reason = "premium" if prediction.keeps_promise else "predicted_wait"
-            self._eligible_call(call, p, tariff == PREMIUM, now_ms, daily)
+            self._eligible_call(call, p, tariff == PREMIUM, now_ms, held_to)
             return Decision(
                 tariff,
                 reason,
@@ -438,7 +438,7 @@ class Day:
             commitment_s=commitment_s,
             default_queue=QUEUE,
         )
-        self._eligible_call(call, p, decision.tariff == PREMIUM, now_ms, daily)
+        self._eligible_call(call, p, decision.tariff == PREMIUM, now_ms, held_to)
         return decision, p
 
     def _close(
