@@ -25,6 +25,18 @@ STATE = {
 }
 
 
+PARIS = ZoneInfo("Europe/Paris")
+# The PBX's clock at 10:00 in Paris today, running: the policy plans over the opening left in
+# the day (the number is always open), and a test run at 22:30 would leave it 90 minutes, where
+# a day gone wrong rightly gambles on the 0.9 calls instead of refusing them.
+_MORNING = dt.datetime.combine(dt.datetime.now(PARIS).date(), dt.time(10), PARIS)
+_OFFSET_MS = int(_MORNING.timestamp() * 1000) - int(time.time() * 1000)
+
+
+def pbx_ms() -> int:
+    return int(time.time() * 1000) + _OFFSET_MS
+
+
 def wait_for(predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,13 +60,13 @@ def config(write_config, redis_url):
 
 
 def today_key() -> str:
-    day = dt.datetime.now(ZoneInfo("Europe/Paris")).strftime("%Y%m%d")
+    day = _MORNING.strftime("%Y%m%d")
     return f"ph:promise:{{support}}:0899123456:{day}"
 
 
 def seed(redis, *, good: bool) -> None:
     """A day so far: all promises kept (slack to spend) or a fifth of them broken (none left)."""
-    now = int(time.time() * 1000)
+    now = pbx_ms()
     redis.delete(today_key())
     redis.delete("ph:recent:{support}")
     for i in range(10):
@@ -74,14 +86,14 @@ def seed(redis, *, good: bool) -> None:
 
 
 def decide_plain(agi_script, config, uid):
-    channel = ChannelModel(functions=STATE)
+    channel = ChannelModel(functions=STATE, clock_ms=pbx_ms)
     result = run_script(agi_script("decide_tariff"), default_env(uniqueid=uid), channel, config=config)
     assert result.returncode == 0, result.stderr
     return channel
 
 
 def decide_fastagi(server, uid):
-    channel = ChannelModel(functions=STATE)
+    channel = ChannelModel(functions=STATE, clock_ms=pbx_ms)
     result = run_fastagi(server.port, "decide_tariff", default_env(uniqueid=uid), channel)
     assert result.returncode == 0
     return channel
@@ -111,7 +123,7 @@ def test_servers_and_scripts_share_one_count_that_survives_a_restart(agi_script,
 
 def test_a_promise_is_settled_once_by_whichever_route_reports_it(agi_script, config, redis):
     seed(redis, good=True)
-    now = int(time.time() * 1000)
+    now = pbx_ms()
     clock = {"ms": now}
     channel = ChannelModel(functions=STATE, clock_ms=lambda: clock["ms"])
     channel.variables["PH_ARRIVED_MS"] = str(now)
@@ -136,7 +148,7 @@ def test_a_promise_is_settled_once_by_whichever_route_reports_it(agi_script, con
 
 def test_an_abandoned_premium_call_is_a_broken_promise(agi_script, config, redis):
     seed(redis, good=True)
-    now = int(time.time() * 1000)
+    now = pbx_ms()
     clock = {"ms": now}
     channel = ChannelModel(functions=STATE, clock_ms=lambda: clock["ms"])
     channel.variables["PH_ARRIVED_MS"] = str(now)
