@@ -84,8 +84,7 @@ def place_calls(config: str, port: int, fault=None) -> None:
 
 @pytest.fixture(scope="module")
 def reference(durable, setup, reference_config):
-    _, spool = setup
-    config = reference_config
+    config, spool = reference_config, setup[1]
     client = durable.client()
     client.flushall()
     with FastAgiServerProcess(config, "--replay-every", "0") as server:
